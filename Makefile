@@ -1,0 +1,58 @@
+# Entry points for people and CI. The build itself is CMake; this file only names the steps.
+#   make          build everything (build/)
+#   make deps     install Debian packages and the pinned Go programs (restic, rest-server, versitygw)
+#   make test     deps + build + every test (unit and end-to-end) through CTest
+#   make test-unit / make test-e2e   one kind only
+#   make asan     AddressSanitizer + UBSan build (build-asan/) and its unit tests
+#   make install  PREFIX=/usr/local DESTDIR=
+#   make format   clang-format over the tree
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+BUILD_DIR   ?= build
+ASAN_DIR    ?= build-asan
+BUILD_TYPE  ?= RelWithDebInfo
+JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
+DEPS_PREFIX ?= $(HOME)/.cache/restic-backup-toolkit
+CTEST_ARGS  ?=
+
+# The pinned Go programs come first on PATH for everything make runs.
+export DEPS_PREFIX
+export PATH := $(DEPS_PREFIX)/bin:$(PATH)
+
+.PHONY: all build configure deps test test-unit test-e2e asan install format clean bench
+
+all: build
+
+$(BUILD_DIR)/CMakeCache.txt:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+
+configure: $(BUILD_DIR)/CMakeCache.txt
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+deps:
+	./scripts/install-deps
+
+test: deps build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+test-unit: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -L unit $(CTEST_ARGS)
+
+test-e2e: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -L e2e $(CTEST_ARGS)
+
+asan:
+	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DBACKUP_SANITIZE=ON
+	cmake --build $(ASAN_DIR) -j $(JOBS)
+	ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS) -L unit $(CTEST_ARGS)
+
+install: build
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+
+format:
+	find lib tools tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)

@@ -1,0 +1,65 @@
+#include "util/error.hpp"
+
+#include <cstdio>
+#include <cstring>
+
+namespace backup::util {
+
+std::string exit_code_help() {
+    return "Exit status:\n"
+           "  0    success\n"
+           "  1    finished with findings or a partial failure (the messages say what)\n"
+           "  100  usage or permanent error (bad arguments, configuration or input)\n"
+           "  111  temporary or system failure (retrying may help)\n";
+}
+
+Error Error::several(ExitCode code, std::vector<std::string> messages) {
+    Error error(code, messages.empty() ? std::string("unknown error") : messages.front());
+    if (messages.size() > 1) {
+        error.m_more.assign(std::make_move_iterator(messages.begin() + 1),
+                            std::make_move_iterator(messages.end()));
+    }
+    return error;
+}
+
+Error Error::with_context(std::string_view context) const& {
+    Error error(m_code, fmt::format("{}: {}", context, m_message));
+    for (const auto& m : m_more) {
+        error.m_more.push_back(fmt::format("{}: {}", context, m));
+    }
+    return error;
+}
+
+std::unexpected<Error> fail_errno(int err, std::string_view what) {
+    return std::unexpected(
+        Error(ExitCode::temporary, fmt::format("unable to {}: {}", what, std::strerror(err))));
+}
+
+namespace {
+
+// Newlines would break the one-line contract; a message never carries one on purpose.
+std::string one_line(std::string_view text) {
+    std::string out(text);
+    for (char& c : out) {
+        if (c == '\n' || c == '\r') {
+            c = ' ';
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+void print_error(std::string_view prog, const Error& error) {
+    std::string text = fmt::format("{}: error: {}\n", prog, one_line(error.message()));
+    for (const auto& m : error.more()) {
+        text += fmt::format("{}: error: {}\n", prog, one_line(m));
+    }
+    std::fputs(text.c_str(), stderr);
+}
+
+void print_warning(std::string_view prog, std::string_view message) {
+    std::fputs(fmt::format("{}: warning: {}\n", prog, one_line(message)).c_str(), stderr);
+}
+
+} // namespace backup::util

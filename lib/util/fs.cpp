@@ -1,0 +1,163 @@
+#include "util/fs.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "util/fd.hpp"
+#include "util/scope_guard.hpp"
+
+namespace backup::util {
+
+namespace fs = std::filesystem;
+
+Expected<std::string> read_file(const std::string& path) {
+    auto fd = open_fd(path, O_RDONLY);
+    if (!fd) {
+        return std::unexpected(fd.error());
+    }
+    return read_all(fd->get(), path);
+}
+
+Expected<void> fsync_directory(const std::string& path) {
+    auto fd = open_fd(path, O_RDONLY | O_DIRECTORY);
+    if (!fd) {
+        return std::unexpected(fd.error());
+    }
+    if (::fsync(fd->get()) != 0) {
+        return fail_errno(errno, fmt::format("fsync {}", path));
+    }
+    return {};
+}
+
+Expected<void> atomic_write(const std::string& path, std::string_view data, unsigned mode) {
+    fs::path target(path);
+    fs::path dir = target.parent_path();
+    if (dir.empty()) {
+        dir = ".";
+    }
+    std::string temp = (dir / fmt::format(".{}.tmp-XXXXXX", target.filename().string())).string();
+    int raw = ::mkostemp(temp.data(), O_CLOEXEC);
+    if (raw < 0) {
+        return fail_errno(errno, fmt::format("create a temporary file for {}", path));
+    }
+    Fd fd(raw);
+    ScopeGuard remove_temp([&] { ::unlink(temp.c_str()); });
+
+    if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0) {
+        return fail_errno(errno, fmt::format("set the mode of {}", temp));
+    }
+    if (auto written = write_all(fd.get(), data, temp); !written) {
+        return written;
+    }
+    if (::fsync(fd.get()) != 0) {
+        return fail_errno(errno, fmt::format("fsync {}", temp));
+    }
+    fd.reset();
+    if (::rename(temp.c_str(), path.c_str()) != 0) {
+        return fail_errno(errno, fmt::format("rename {} to {}", temp, path));
+    }
+    remove_temp.dismiss();
+    return fsync_directory(dir.string());
+}
+
+Expected<void> make_directories(const std::string& dir, unsigned mode) {
+    std::error_code ec;
+    fs::path p(dir);
+    if (fs::is_directory(p, ec)) {
+        return {};
+    }
+    if (p.has_parent_path() && p.parent_path() != p) {
+        if (auto parent = make_directories(p.parent_path().string(), 0755); !parent) {
+            return parent;
+        }
+    }
+    if (::mkdir(dir.c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST) {
+        return fail_errno(errno, fmt::format("create directory {}", dir));
+    }
+    // mkdir applies the umask; the caller asked for exactly this mode.
+    if (::chmod(dir.c_str(), static_cast<mode_t>(mode)) != 0) {
+        return fail_errno(errno, fmt::format("set the mode of {}", dir));
+    }
+    return {};
+}
+
+Expected<TempDir> TempDir::create(const std::string& prefix) {
+    std::string templ = prefix + "XXXXXX";
+    if (::mkdtemp(templ.data()) == nullptr) {
+        return fail_errno(errno, fmt::format("create a temporary directory {}", templ));
+    }
+    return TempDir(fs::path(templ));
+}
+
+Expected<TempDir> TempDir::create_in_tmp(std::string_view name) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string base = (tmp != nullptr && *tmp != '\0') ? tmp : "/tmp";
+    return create(fmt::format("{}/{}-", base, name));
+}
+
+TempDir::TempDir(TempDir&& other) noexcept : m_path(std::move(other.m_path)) {
+    other.m_path.clear();
+}
+
+TempDir& TempDir::operator=(TempDir&& other) noexcept {
+    if (this != &other) {
+        std::error_code ec;
+        if (!m_path.empty()) {
+            fs::remove_all(m_path, ec);
+        }
+        m_path = std::move(other.m_path);
+        other.m_path.clear();
+    }
+    return *this;
+}
+
+TempDir::~TempDir() {
+    if (!m_path.empty()) {
+        std::error_code ec;
+        // A test may leave read-only directories behind; make them removable first.
+        for (auto it = fs::recursive_directory_iterator(
+                 m_path, fs::directory_options::skip_permission_denied, ec);
+             !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+            if (it->is_directory(ec) && !it->is_symlink(ec)) {
+                fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
+            }
+        }
+        fs::remove_all(m_path, ec);
+    }
+}
+
+fs::path TempDir::release() {
+    fs::path p = std::move(m_path);
+    m_path.clear();
+    return p;
+}
+
+Expected<void> check_secret_file(const std::string& path, const std::vector<uid_t>& allowed_owners) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        return fail_errno(errno, fmt::format("read {}", path));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return fail(ExitCode::permanent, "use {} as a secret file: not a regular file", path);
+    }
+    if ((st.st_mode & 077) != 0) {
+        return fail(ExitCode::permanent,
+                    "use {}: it holds secrets but is accessible by group or others (mode {:04o}); "
+                    "run 'chmod 600 {}'",
+                    path, st.st_mode & 07777, path);
+    }
+    if (std::find(allowed_owners.begin(), allowed_owners.end(), st.st_uid) == allowed_owners.end()) {
+        return fail(ExitCode::permanent,
+                    "use {}: it holds secrets but is owned by uid {}, not by the user running this "
+                    "(uid {}) or root; run 'chown {} {}'",
+                    path, st.st_uid, ::getuid(), ::getuid(), path);
+    }
+    return {};
+}
+
+} // namespace backup::util

@@ -1,0 +1,57 @@
+// File-system helpers: whole-file reads, atomic writes, temporary directories, and the check that
+// a file holding secrets is private.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+#include <vector>
+
+#include "util/error.hpp"
+
+namespace backup::util {
+
+// The whole content of path.
+Expected<std::string> read_file(const std::string& path);
+
+// Replaces path with data so that a reader sees either the old file or the whole new one, never
+// a part: a temp file in the same directory, fchmod(mode), write, fsync, rename, fsync of the
+// directory. On failure the temp file is removed and path is untouched.
+Expected<void> atomic_write(const std::string& path, std::string_view data, unsigned mode);
+
+// fsync of a directory, so that a rename or create in it survives a crash.
+Expected<void> fsync_directory(const std::string& path);
+
+// Creates dir and its missing parents; dir itself (when created) gets mode.
+Expected<void> make_directories(const std::string& dir, unsigned mode);
+
+// A directory made with mkdtemp (mode 0700) and removed with everything in it on destruction.
+class TempDir {
+public:
+    // prefix is the path prefix, e.g. "/tmp/restic-audit-"; "XXXXXX" is appended.
+    static Expected<TempDir> create(const std::string& prefix);
+    // In $TMPDIR (or /tmp), named "<name>-XXXXXX".
+    static Expected<TempDir> create_in_tmp(std::string_view name);
+
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    TempDir(TempDir&& other) noexcept;
+    TempDir& operator=(TempDir&& other) noexcept;
+    ~TempDir();
+
+    const std::filesystem::path& path() const { return m_path; }
+    std::string str() const { return m_path.string(); }
+    // Keeps the directory: it is no longer removed on destruction.
+    std::filesystem::path release();
+
+private:
+    explicit TempDir(std::filesystem::path path) : m_path(std::move(path)) {}
+    std::filesystem::path m_path;
+};
+
+// Checks that a file holding secrets is a regular file, not readable or writable by group or
+// others, and owned by one of allowed_owners. The error says how to fix it (chmod/chown).
+Expected<void> check_secret_file(const std::string& path, const std::vector<uid_t>& allowed_owners);
+
+} // namespace backup::util
