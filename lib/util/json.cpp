@@ -1,0 +1,25 @@
+#include "util/json.hpp"
+
+#include "util/fs.hpp"
+
+namespace backup::util {
+
+Expected<Json> read_json_file(const std::string& path) {
+    auto text = read_file(path);
+    if (!text) {
+        return std::unexpected(text.error());
+    }
+    try {
+        return Json::parse(*text);
+    } catch (const Json::exception& e) {
+        return fail(ExitCode::permanent, "parse {}: {}", path, e.what());
+    }
+}
+
+Expected<void> write_json_file(const std::string& path, const Json& value, unsigned mode) {
+    // Invalid UTF-8 in a name must not make a status file unwritable: replace, don't throw.
+    std::string text = value.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+    return atomic_write(path, text, mode);
+}
+
+} // namespace backup::util

@@ -1,0 +1,20 @@
+// JSON state and status files: read strictly, written atomically.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "util/error.hpp"
+
+namespace backup::util {
+
+using Json = nlohmann::json;
+
+// Parses the JSON file at path; a parse error names the file (code 100).
+Expected<Json> read_json_file(const std::string& path);
+
+// Writes value (pretty-printed, newline-terminated) to path with atomic_write.
+Expected<void> write_json_file(const std::string& path, const Json& value, unsigned mode = 0644);
+
+} // namespace backup::util

@@ -1,0 +1,123 @@
+#include <catch2/catch.hpp>
+
+#include "core/config.hpp"
+#include "util/fs.hpp"
+
+using namespace backup::core;
+using namespace backup::util;
+
+namespace {
+
+ClientConfig sample() {
+    ClientConfig c;
+    c.host = "web1";
+    c.kind = ServerKind::versitygw;
+    c.address = "backup.example.com";
+    c.port = 8101;
+    c.user = "web1";
+    c.bucket = "web1";
+    c.repository = "/backups/systems/web1/data/web1";
+    c.owner_user = "restic";
+    c.owner_group = "restic";
+    c.destinations = {{"disk2", "/mnt/disk2/web1", ""}, {"b2", "", "b2:bucket/web1"}};
+    c.audit_fraction = 7;
+    return c;
+}
+
+std::string all_messages(const Error& e) {
+    std::string out = e.message();
+    for (const auto& m : e.more()) {
+        out += "\n" + m;
+    }
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("a client config round-trips through its YAML file") {
+    auto dir = TempDir::create_in_tmp("unit-config");
+    REQUIRE(dir);
+    std::string path = dir->str() + "/client.yaml";
+    REQUIRE(atomic_write(path, render_client_config(sample()), 0644));
+    auto loaded = load_client_config(path);
+    REQUIRE(loaded);
+    CHECK(loaded->host == "web1");
+    CHECK(loaded->kind == ServerKind::versitygw);
+    CHECK(loaded->port == 8101);
+    CHECK(loaded->repository == "/backups/systems/web1/data/web1");
+    REQUIRE(loaded->destinations.size() == 2);
+    CHECK(loaded->destinations[0].path == "/mnt/disk2/web1");
+    CHECK(loaded->destinations[1].remote == "b2:bucket/web1");
+    CHECK(loaded->audit_fraction == 7);
+    CHECK(loaded->repository_url() == "s3:http://backup.example.com:8101/web1");
+
+    ClientConfig rest = sample();
+    rest.kind = ServerKind::rest_server;
+    CHECK(rest.repository_url() == "rest:http://backup.example.com:8101/web1/");
+}
+
+TEST_CASE("a bad client config reports every problem with its line") {
+    auto dir = TempDir::create_in_tmp("unit-config");
+    REQUIRE(dir);
+    std::string path = dir->str() + "/client.yaml";
+    REQUIRE(atomic_write(path,
+                         "schema: 1\n"
+                         "host: ../web1\n"
+                         "server: {kind: minio, port: 8101}\n"
+                         "repository: relative/path\n"
+                         "destinations:\n"
+                         "  - name: x\n"
+                         "    remote: ':s3,access_key_id=AKIA:bucket'\n"
+                         "colour: blue\n",
+                         0644));
+    auto loaded = load_client_config(path);
+    REQUIRE_FALSE(loaded);
+    std::string text = all_messages(loaded.error());
+    CHECK(text.find("client.yaml:2: key 'host'") != std::string::npos);
+    CHECK(text.find("client.yaml:3: key 'server.kind'") != std::string::npos);
+    CHECK(text.find("client.yaml:4: key 'repository'") != std::string::npos);
+    CHECK(text.find("rclone remote") != std::string::npos);
+    CHECK(text.find("client.yaml:8: key 'colour': unknown key") != std::string::npos);
+}
+
+TEST_CASE("destinations need exactly one of path and remote, and safe values") {
+    CHECK(validate_destination({"disk2", "/mnt/disk2", ""}));
+    CHECK(validate_destination({"b2", "", "b2:bucket/web1"}));
+    CHECK_FALSE(validate_destination({"both", "/mnt", "b2:x"}));
+    CHECK_FALSE(validate_destination({"none", "", ""}));
+    CHECK_FALSE(validate_destination({"rel", "mnt/disk2", ""}));
+    CHECK_FALSE(validate_destination({"dots", "/mnt/../etc", ""}));
+    CHECK_FALSE(validate_destination({"Bad Name", "/mnt", ""}));
+    CHECK_FALSE(validate_destination({"conn", "", ":s3,secret_access_key=x:bucket"}));
+}
+
+TEST_CASE("the server config: defaults when absent, errors when named and missing") {
+    auto defaults = load_server_config("/nonexistent/server.yaml", false);
+    REQUIRE(defaults);
+    CHECK(defaults->root == "/backups");
+    CHECK(defaults->kind == ServerKind::versitygw);
+    CHECK_FALSE(load_server_config("/nonexistent/server.yaml", true));
+
+    auto dir = TempDir::create_in_tmp("unit-config");
+    REQUIRE(dir);
+    std::string path = dir->str() + "/server.yaml";
+    REQUIRE(atomic_write(path,
+                         "root: /srv/backups\n"
+                         "server: rest-server\n"
+                         "ports: {min: 9000, max: 9010}\n"
+                         "owner: {user: backup, group: backup}\n"
+                         "rest_server: {append_only: true, max_size: '1000000'}\n"
+                         "destinations:\n"
+                         "  - {name: disk2, path: '/mnt/disk2/{host}'}\n",
+                         0644));
+    auto c = load_server_config(path, true);
+    REQUIRE(c);
+    CHECK(c->root == "/srv/backups");
+    CHECK(c->kind == ServerKind::rest_server);
+    CHECK(c->port_min == 9000);
+    CHECK(c->port_max == 9010);
+    CHECK(c->owner_user == "backup");
+    CHECK(c->append_only);
+    CHECK(c->max_size == "1000000");
+    REQUIRE(c->destinations.size() == 1);
+}
