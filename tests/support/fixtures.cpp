@@ -294,8 +294,10 @@ std::string RestServer::endpoint() const { return fmt::format("http://127.0.0.1:
 
 // --- RunsvdirTree ----------------------------------------------------------------------------
 
-RunsvdirTree::RunsvdirTree(const fs::path& root)
-    : m_root(root), m_scan_dir(root / "service"), m_sv_dir(root / "sv") {
+RunsvdirTree::RunsvdirTree(const fs::path& root) : RunsvdirTree(root, root / "service") {}
+
+RunsvdirTree::RunsvdirTree(const fs::path& root, const fs::path& scan_dir)
+    : m_root(root), m_scan_dir(scan_dir), m_sv_dir(root / "sv") {
     fs::create_directories(m_scan_dir);
     fs::create_directories(m_sv_dir);
     util::SpawnOptions o;

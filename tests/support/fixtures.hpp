@@ -106,6 +106,8 @@ private:
 class RunsvdirTree {
 public:
     explicit RunsvdirTree(const fs::path& root);
+    // A runsvdir scanning scan_dir; every process under root counts as part of the tree.
+    RunsvdirTree(const fs::path& root, const fs::path& scan_dir);
     ~RunsvdirTree();
     const fs::path& scan_dir() const { return m_scan_dir; }
     // Creates sv/NAME/run (mode 0755) with the given script; link makes it start.

@@ -1,0 +1,291 @@
+// backup-syncd under a real runsvdir, watching a repository that real restic writes through a
+// real rest-server.
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <thread>
+
+#include "core/syncd.hpp"
+#include "support/fixtures.hpp"
+#include "util/json.hpp"
+
+using namespace backup;
+using namespace backup::test;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Run {
+    std::vector<std::string> appeared;
+    std::vector<std::string> gone;
+    double started = 0; // seconds since the epoch, from the recorder
+};
+
+// A repository on a rest-server, a client for it, and backup-syncd under runsvdir running a
+// recorder script that keeps each run's files.
+class SyncdHarness {
+public:
+    explicit SyncdHarness(const fs::path& work, const std::string& recorder_body = "exit 0",
+                          const std::string& extra_flags = "")
+        : m_work(work), m_server(work, {{"web1", "pw-web1"}}),
+          m_client(make_restic_client(work / "client", "rest:" + m_server.endpoint() + "/web1/")),
+          m_tree(work / "runit") {
+        m_client.env["RESTIC_REST_USERNAME"] = "web1";
+        m_client.env["RESTIC_REST_PASSWORD"] = "pw-web1";
+        m_client.run({"init"});
+        fs::create_directories(runs_dir());
+        fs::create_directories(state_dir());
+        std::string recorder = fmt::format("#!/bin/sh\n"
+                                           "d={runs}/$(date +%s.%N)\n"
+                                           "mkdir \"$d\"\n"
+                                           "cp \"$1\" \"$d/appeared\"; cp \"$2\" \"$d/gone\"\n"
+                                           "echo \"$BACKUP_CLIENT $BACKUP_REPOSITORY\" > \"$d/env\"\n"
+                                           "{body}\n",
+                                           fmt::arg("runs", runs_dir().string()),
+                                           fmt::arg("body", recorder_body));
+        REQUIRE(util::atomic_write((work / "recorder").string(), recorder, 0755));
+        std::string run = fmt::format(
+            "#!/bin/sh\nexec >>{log} 2>&1\nexec {syncd} --client web1 --watchdir {watch} "
+            "--state-dir {state} --script '{recorder}' --loopdelay 2 --settle 0.2 {extra}\n",
+            fmt::arg("log", log_file().string()),
+            fmt::arg("syncd", (fs::path(tools_dir()) / "backup-syncd").string()),
+            fmt::arg("watch", watch_dir().string()), fmt::arg("state", state_dir().string()),
+            fmt::arg("recorder", (work / "recorder").string()), fmt::arg("extra", extra_flags));
+        m_tree.add_service("backup-syncd", run);
+        m_tree.wait_until_up("backup-syncd", 20s);
+    }
+
+    fs::path runs_dir() const { return m_work / "runs"; }
+    fs::path state_dir() const { return m_work / "state"; }
+    fs::path log_file() const { return m_work / "backup-syncd.log"; }
+    fs::path watch_dir() const { return m_server.data_dir() / "web1" / "snapshots"; }
+    fs::path service() const { return m_tree.scan_dir() / "backup-syncd"; }
+    const ResticClient& client() const { return m_client; }
+    RunsvdirTree& tree() { return m_tree; }
+
+    std::string backup() {
+        fs::path source = m_work / "source";
+        if (!fs::exists(source)) {
+            make_sample_tree(source);
+        }
+        REQUIRE(util::atomic_write((source / "changing").string(),
+                                   std::to_string(Clock::now().time_since_epoch().count()), 0644));
+        auto r = m_client.run({"backup", "--json", "--quiet", source.string()});
+        auto last = r.out.substr(r.out.rfind('{'));
+        return util::Json::parse(last).at("snapshot_id").get<std::string>();
+    }
+
+    std::vector<Run> runs() const {
+        std::vector<Run> out;
+        std::vector<fs::path> dirs;
+        for (const auto& e : fs::directory_iterator(runs_dir())) {
+            dirs.push_back(e.path());
+        }
+        std::sort(dirs.begin(), dirs.end());
+        for (const auto& d : dirs) {
+            Run r;
+            auto appeared = core::read_id_file(d / "appeared");
+            auto gone = core::read_id_file(d / "gone");
+            if (!appeared || !gone) {
+                continue; // being written
+            }
+            r.appeared = *appeared;
+            r.gone = *gone;
+            r.started = std::stod(d.filename().string());
+            out.push_back(r);
+        }
+        return out;
+    }
+
+    std::vector<Run> wait_for_runs(std::size_t count, std::chrono::milliseconds timeout) const {
+        auto deadline = Clock::now() + timeout;
+        while (runs().size() < count && Clock::now() < deadline) {
+            std::this_thread::sleep_for(50ms);
+        }
+        auto r = runs();
+        INFO("backup-syncd log:\n" << util::read_file(log_file().string()).value_or(""));
+        REQUIRE(r.size() >= count);
+        return r;
+    }
+
+    void sv(const std::string& command) {
+        auto r = run_cmd({require_program("sv"), "-w", "20", command, service().string()},
+                         base_environment());
+        INFO(r.out << r.err);
+        REQUIRE(r.success());
+    }
+
+private:
+    fs::path m_work;
+    RestServer m_server;
+    ResticClient m_client;
+    RunsvdirTree m_tree;
+};
+
+util::Json status_of(const fs::path& state_dir) {
+    auto j = util::read_json_file((state_dir / "backup-syncd-status.json").string());
+    REQUIRE(j);
+    return *j;
+}
+
+} // namespace
+
+TEST_CASE("backup-syncd: a backup runs the sync with its ID, a forget with the ID gone",
+          "[backup-syncd]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-syncd");
+    REQUIRE(dir);
+    {
+        SyncdHarness h(dir->path());
+        auto id = h.backup();
+        auto start = Clock::now();
+        auto runs = h.wait_for_runs(1, 20s);
+        CHECK(Clock::now() - start < 5s);
+        CHECK(runs[0].appeared == std::vector<std::string>{id});
+        CHECK(runs[0].gone.empty());
+        auto env = util::read_file((h.runs_dir() / fs::directory_iterator(h.runs_dir())->path().filename() / "env").string());
+        CHECK(env.value_or("").starts_with("web1 "));
+
+        h.client().run({"forget", id});
+        runs = h.wait_for_runs(2, 20s);
+        CHECK(runs[1].appeared.empty());
+        CHECK(runs[1].gone == std::vector<std::string>{id});
+        // Nothing else happens: no run without a change.
+        std::this_thread::sleep_for(3s);
+        CHECK(h.runs().size() == 2);
+        auto status = status_of(h.state_dir());
+        CHECK(status["consecutive_failures"] == 0);
+        CHECK(status["last_result"] == "ok");
+        CHECK(status["schema"] == 1);
+    }
+    require_no_processes(dir->path());
+}
+
+TEST_CASE("backup-syncd: snapshots made while it was down are synced once after a restart",
+          "[backup-syncd]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-syncd");
+    REQUIRE(dir);
+    {
+        SyncdHarness h(dir->path());
+        auto first = h.backup();
+        h.wait_for_runs(1, 20s);
+        h.sv("down");
+        auto a = h.backup();
+        auto b = h.backup();
+        std::this_thread::sleep_for(1s);
+        CHECK(h.runs().size() == 1);
+        h.sv("up");
+        auto runs = h.wait_for_runs(2, 20s);
+        auto appeared = runs[1].appeared;
+        std::sort(appeared.begin(), appeared.end());
+        std::vector<std::string> expected = {a, b};
+        std::sort(expected.begin(), expected.end());
+        CHECK(appeared == expected);
+        CHECK(runs[1].gone.empty());
+
+        h.sv("restart");
+        std::this_thread::sleep_for(4s); // more than a full listing interval
+        CHECK(h.runs().size() == 2);
+        (void)first;
+    }
+    require_no_processes(dir->path());
+}
+
+TEST_CASE("backup-syncd: a failing sync is retried with growing delays and merged changes",
+          "[backup-syncd]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-syncd");
+    REQUIRE(dir);
+    {
+        // Fails on the first two runs, succeeds on the third.
+        SyncdHarness h(dir->path(),
+                       fmt::format("[ $(ls {} | wc -l) -ge 3 ] || exit 1",
+                                   (dir->path() / "runs").string()),
+                       "--retry-min 1 --retry-max 30");
+        auto a = h.backup();
+        auto runs = h.wait_for_runs(1, 20s);
+        // State does not advance on failure.
+        auto state = util::read_json_file((h.state_dir() / "backup-syncd.json").string());
+        CHECK((!state || (*state)["synced"].empty()));
+        auto b = h.backup(); // between the failures
+        runs = h.wait_for_runs(3, 30s);
+        std::this_thread::sleep_for(1s);
+        runs = h.runs();
+        REQUIRE(runs.size() == 3);
+        double first_gap = runs[1].started - runs[0].started;
+        double second_gap = runs[2].started - runs[1].started;
+        CHECK(first_gap >= 0.9);
+        CHECK(second_gap > first_gap);
+        CHECK(second_gap >= 1.9);
+        auto last = runs[2].appeared;
+        CHECK(std::find(last.begin(), last.end(), a) != last.end());
+        CHECK(std::find(last.begin(), last.end(), b) != last.end());
+        state = util::read_json_file((h.state_dir() / "backup-syncd.json").string());
+        REQUIRE(state);
+        CHECK((*state)["synced"].size() == 2);
+        CHECK(status_of(h.state_dir())["consecutive_failures"] == 0);
+    }
+    require_no_processes(dir->path());
+}
+
+TEST_CASE("backup-syncd: a vanished watch directory is an error, never 'everything went'",
+          "[backup-syncd]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-syncd");
+    REQUIRE(dir);
+    {
+        SyncdHarness h(dir->path());
+        auto id = h.backup();
+        h.wait_for_runs(1, 20s);
+        fs::path moved = dir->path() / "snapshots-away";
+        fs::rename(h.watch_dir(), moved);
+        // Two full listings pass.
+        auto deadline = Clock::now() + 10s;
+        std::string log;
+        while (Clock::now() < deadline &&
+               (log = util::read_file(h.log_file().string()).value_or(""))
+                       .find("nothing is treated as gone") == std::string::npos) {
+            std::this_thread::sleep_for(100ms);
+        }
+        CHECK(log.find("nothing is treated as gone") != std::string::npos);
+        std::this_thread::sleep_for(3s);
+        CHECK(h.runs().size() == 1);
+        CHECK_FALSE(status_of(h.state_dir())["watch_error"].is_null());
+
+        fs::rename(moved, h.watch_dir());
+        auto b = h.backup(); // and it notices changes again
+        auto runs = h.wait_for_runs(2, 20s);
+        CHECK(runs[1].appeared == std::vector<std::string>{b});
+        CHECK(runs[1].gone.empty());
+        CHECK(status_of(h.state_dir())["watch_error"].is_null());
+        (void)id;
+    }
+    require_no_processes(dir->path());
+}
+
+TEST_CASE("backup-syncd: sv down stops a long sync's whole process group", "[backup-syncd]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-syncd");
+    REQUIRE(dir);
+    {
+        fs::path pidfile = dir->path() / "sleeper.pid";
+        SyncdHarness h(dir->path(),
+                       fmt::format("sleep 1000 & echo $! > {}; wait", pidfile.string()),
+                       "--term-grace 2");
+        h.backup();
+        h.wait_for_runs(1, 20s);
+        auto deadline = Clock::now() + 10s;
+        while (!fs::exists(pidfile) && Clock::now() < deadline) {
+            std::this_thread::sleep_for(50ms);
+        }
+        auto pid_text = util::read_file(pidfile.string());
+        REQUIRE(pid_text);
+        pid_t sleeper = std::stoi(*pid_text);
+        auto syncd_pid = util::read_file((dir->path() / "runit/sv/backup-syncd/supervise/pid").string());
+        REQUIRE(syncd_pid);
+        auto start = Clock::now();
+        h.sv("down");
+        CHECK(Clock::now() - start < 8s);
+        CHECK(wait_for_pid_exit(sleeper, 5s));
+        CHECK(wait_for_pid_exit(std::stoi(*syncd_pid), 5s));
+        CHECK(h.tree().status("backup-syncd").starts_with("down: "));
+    }
+    require_no_processes(dir->path());
+}

@@ -1,0 +1,80 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "core/syncd.hpp"
+#include "util/fs.hpp"
+
+using namespace backup::core;
+using namespace backup::util;
+using namespace std::chrono_literals;
+
+namespace {
+std::string id(char c) { return std::string(64, c); }
+} // namespace
+
+TEST_CASE("list_snapshot_ids keeps only 64-hex regular files") {
+    auto dir = TempDir::create_in_tmp("unit-syncd");
+    REQUIRE(dir);
+    auto p = dir->path();
+    REQUIRE(atomic_write((p / id('a')).string(), "x", 0644));
+    REQUIRE(atomic_write((p / (id('b') + ".rest-server-temp")).string(), "x", 0644));
+    REQUIRE(atomic_write((p / "stray").string(), "x", 0644));
+    std::filesystem::create_directory(p / id('c'));
+    std::filesystem::create_symlink(p / id('a'), p / id('d'));
+    auto ids = list_snapshot_ids(p);
+    REQUIRE(ids);
+    CHECK(*ids == SnapshotIds{id('a')});
+}
+
+TEST_CASE("a missing watch directory is an error, not an empty set") {
+    auto ids = list_snapshot_ids("/nonexistent/snapshots");
+    REQUIRE_FALSE(ids);
+    CHECK(ids.error().message().find("/nonexistent/snapshots") != std::string::npos);
+}
+
+TEST_CASE("diff_snapshots names what appeared and what went") {
+    auto d = diff_snapshots({id('a'), id('b')}, {id('b'), id('c')});
+    CHECK(d.appeared == std::vector<std::string>{id('c')});
+    CHECK(d.gone == std::vector<std::string>{id('a')});
+    CHECK(diff_snapshots({id('a')}, {id('a')}).empty());
+}
+
+TEST_CASE("ID files are NUL-terminated and round-trip") {
+    auto dir = TempDir::create_in_tmp("unit-syncd");
+    REQUIRE(dir);
+    auto path = dir->path() / "appeared";
+    REQUIRE(write_id_file(path, {id('a'), id('b')}));
+    CHECK(*read_file(path.string()) == id('a') + '\0' + id('b') + '\0');
+    CHECK(*read_id_file(path) == std::vector<std::string>{id('a'), id('b')});
+    REQUIRE(write_id_file(path, {}));
+    CHECK(read_file(path.string())->empty());
+    REQUIRE(atomic_write(path.string(), id('a'), 0644));
+    CHECK_FALSE(read_id_file(path));
+}
+
+TEST_CASE("retry delays double and are capped") {
+    CHECK(retry_delay(1, 5s, 60s) == 5s);
+    CHECK(retry_delay(2, 5s, 60s) == 10s);
+    CHECK(retry_delay(4, 5s, 60s) == 40s);
+    CHECK(retry_delay(5, 5s, 60s) == 60s);
+    CHECK(retry_delay(1000, 5s, 60s) == 60s);
+}
+
+TEST_CASE("sync state round-trips; a bad state file is refused") {
+    auto dir = TempDir::create_in_tmp("unit-syncd");
+    REQUIRE(dir);
+    auto fresh = load_sync_state(dir->path());
+    REQUIRE(fresh);
+    CHECK_FALSE(fresh->initialized);
+    SyncState s;
+    s.synced = {id('a'), id('f')};
+    REQUIRE(save_sync_state(dir->path(), s));
+    auto back = load_sync_state(dir->path());
+    REQUIRE(back);
+    CHECK(back->initialized);
+    CHECK(back->synced == s.synced);
+    REQUIRE(atomic_write((dir->path() / "backup-syncd.json").string(),
+                         R"({"schema": 1, "synced": ["../etc"]})", 0644));
+    CHECK_FALSE(load_sync_state(dir->path()));
+}
