@@ -1,0 +1,272 @@
+// restic-replicate when the source or a destination is not as it should be: a pruned source, a
+// corrupted pack, a destination that is another repository.
+#include "core/replicate_store.hpp"
+#include "core/repository.hpp"
+#include "support/fixtures.hpp"
+#include "util/json.hpp"
+#include "util/random.hpp"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <set>
+
+using namespace backup;
+using namespace backup::test;
+
+namespace {
+
+ProcessResult run_replicate(std::vector<std::string> args, const Environment& env) {
+    args.insert(args.begin(), tools_dir() + "/restic-replicate");
+    return run_cmd(std::move(args), env);
+}
+
+ResticClient client_at(const ResticClient& client, const std::string& repository,
+                       const fs::path& cache) {
+    ResticClient other = client;
+    other.env["RESTIC_REPOSITORY"] = repository;
+    other.env["RESTIC_CACHE_DIR"] = cache.string();
+    return other;
+}
+
+void write_random_files(const fs::path& dir, const std::string& prefix, int count,
+                        std::size_t size) {
+    fs::create_directories(dir);
+    for (int i = 0; i < count; ++i) {
+        auto bytes = util::random_bytes(size);
+        REQUIRE(bytes);
+        REQUIRE(util::atomic_write((dir / fmt::format("{}-{}", prefix, i)).string(), *bytes, 0644));
+    }
+}
+
+// Repository files other than locks under dir.
+std::set<std::string> repository_files(const fs::path& dir) {
+    auto listed = core::list_repository_files(dir.string());
+    REQUIRE(listed);
+    std::set<std::string> files;
+    for (const auto& f : *listed) {
+        if (f.kind != core::RepoFileKind::lock) {
+            files.insert(f.relative);
+        }
+    }
+    return files;
+}
+
+std::vector<std::string> snapshot_ids(const ResticClient& client) {
+    auto json = util::Json::parse(client.run({"snapshots", "--json"}).out);
+    std::vector<std::string> ids;
+    for (const auto& s : json) {
+        ids.push_back(s["id"].get<std::string>());
+    }
+    std::sort(ids.begin(), ids.end());
+    return ids;
+}
+
+Environment with_remote(Environment env, const std::string& name, const VersitygwServer& server) {
+    std::string prefix = "RCLONE_CONFIG_" + name + "_";
+    env[prefix + "TYPE"] = "s3";
+    env[prefix + "PROVIDER"] = "Other";
+    env[prefix + "ENDPOINT"] = server.endpoint();
+    env[prefix + "ACCESS_KEY_ID"] = server.access_key();
+    env[prefix + "SECRET_ACCESS_KEY"] = server.secret_key();
+    return env;
+}
+
+// A copy of a directory tree, to show later that nothing in it changed.
+fs::path keep_copy(const fs::path& dir, const fs::path& copy) {
+    fs::copy(dir, copy, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+    return copy;
+}
+
+} // namespace
+
+TEST_CASE("replicate: after a forget and prune at the source, the replica keeps the older "
+          "snapshots and stays valid",
+          "[replicate][prune]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-replicate-prune");
+    REQUIRE(dir);
+    {
+        fs::path repository = dir->path() / "repo";
+        auto client = make_restic_client(dir->path() / "client", repository.string());
+        client.run({"init"});
+        fs::path source = dir->path() / "source";
+        fs::path first_tree = dir->path() / "first-tree";
+        for (int round = 0; round < 3; ++round) {
+            // Each backup replaces the previous files, so a prune has packs to remove.
+            fs::remove_all(source);
+            write_random_files(source, fmt::format("r{}", round), 30, 30 * 1024);
+            if (round == 0) {
+                keep_copy(source, first_tree);
+            }
+            client.run({"backup", source.string()});
+        }
+        fs::path dest = dir->path() / "replica";
+        fs::create_directories(dest);
+        fs::path state = dir->path() / "state";
+        Environment env = base_environment();
+        auto first =
+            run_replicate({"--state-dir", state.string(), repository.string(), dest.string()}, env);
+        INFO(first.out + first.err);
+        REQUIRE(first.exit_code() == 0);
+        auto replica = client_at(client, dest.string(), dir->path() / "cache-replica");
+        auto before_prune = snapshot_ids(client);
+        REQUIRE(before_prune.size() == 3);
+
+        client.run({"forget", "--keep-last", "1", "--prune"});
+        write_random_files(source, "after-prune", 10, 30 * 1024);
+        client.run({"backup", source.string()});
+        auto at_source = snapshot_ids(client);
+        REQUIRE(at_source.size() == 2);
+
+        auto second =
+            run_replicate({"--state-dir", state.string(), repository.string(), dest.string()}, env);
+        INFO(second.out + second.err);
+        REQUIRE(second.exit_code() == 0);
+        replica.run({"check", "--read-data"});
+        // Nothing was deleted: the replica holds every snapshot it ever received.
+        std::set<std::string> expected(before_prune.begin(), before_prune.end());
+        expected.insert(at_source.begin(), at_source.end());
+        auto at_replica = snapshot_ids(replica);
+        CHECK(std::set<std::string>(at_replica.begin(), at_replica.end()) == expected);
+        CHECK(at_replica.size() == 4);
+        // The oldest snapshot, long gone at the source, still restores from the replica.
+        // Snapshot ids sort by content, not time: find the one holding the first tree.
+        fs::path restored = dir->path() / "restored";
+        bool found = false;
+        for (const auto& id : before_prune) {
+            fs::remove_all(restored);
+            replica.run({"restore", id, "--target", restored.string()});
+            if (compare_trees(first_tree, restored / source.relative_path()).empty()) {
+                found = true;
+            }
+        }
+        CHECK(found);
+        // Every file at the source is at the replica, and more.
+        auto replica_files = repository_files(dest);
+        for (const auto& f : repository_files(repository)) {
+            CHECK(replica_files.contains(f));
+        }
+    }
+    require_no_processes(dir->path());
+}
+
+TEST_CASE("replicate: a corrupted pack at the source is reported and never sent, the rest is "
+          "copied",
+          "[replicate][corrupt][rclone]") {
+    require_program("rclone");
+    auto dir = util::TempDir::create_in_tmp("e2e-replicate-corrupt");
+    REQUIRE(dir);
+    {
+        VersitygwServer offsite(dir->path() / "offsite");
+        fs::path repository = dir->path() / "repo";
+        auto client = make_restic_client(dir->path() / "client", repository.string());
+        client.run({"init"});
+        fs::path source = dir->path() / "source";
+        make_sample_tree(source);
+        client.run({"backup", source.string()});
+        write_random_files(source / "more", "m", 20, 50 * 1024);
+        client.run({"backup", source.string()});
+
+        // One byte flipped in the middle of a pack.
+        auto files = repository_files(repository);
+        std::string pack;
+        for (const auto& f : files) {
+            if (f.starts_with("data/")) {
+                pack = f;
+                break;
+            }
+        }
+        REQUIRE_FALSE(pack.empty());
+        fs::permissions(repository / pack, fs::perms::owner_write, fs::perm_options::add);
+        auto content = util::read_file((repository / pack).string());
+        REQUIRE(content);
+        (*content)[content->size() / 2] ^= 0x20;
+        REQUIRE(util::atomic_write((repository / pack).string(), *content, 0400));
+
+        fs::path dest = dir->path() / "replica";
+        fs::create_directories(dest);
+        Environment env = with_remote(base_environment(), "OFFSITE", offsite);
+        auto result = run_replicate({"--state-dir", (dir->path() / "state").string(),
+                                     repository.string(), dest.string(), "offsite:replica/web1"},
+                                    env);
+        INFO(result.out + result.err);
+        CHECK(result.exit_code() == 1);
+        // Reported once, on stderr, for both destinations.
+        auto report_line = fmt::format("restic-replicate: error: unable to replicate {}", pack);
+        auto at = result.err.find(report_line);
+        CHECK(at != std::string::npos);
+        CHECK(result.err.find(report_line, at + 1) == std::string::npos);
+
+        auto expected = files;
+        expected.erase(pack);
+        CHECK(repository_files(dest) == expected);
+        CHECK(repository_files(offsite.data_dir() / "replica" / "web1") == expected);
+        auto status = util::read_json_file((dir->path() / "state/replicate-status.json").string());
+        REQUIRE(status);
+        CHECK((*status)["corrupt_files"] == util::Json::array({pack}));
+        for (const auto& d : (*status)["destinations"]) {
+            CHECK(d["state"] == "incomplete");
+            CHECK(d["not_sent"] == 1);
+        }
+    }
+    require_no_processes(dir->path());
+}
+
+TEST_CASE("replicate: a destination holding another repository's config is refused, nothing "
+          "written there",
+          "[replicate][config][rclone]") {
+    require_program("rclone");
+    auto dir = util::TempDir::create_in_tmp("e2e-replicate-config");
+    REQUIRE(dir);
+    {
+        VersitygwServer offsite(dir->path() / "offsite");
+        fs::path repository = dir->path() / "repo";
+        auto client = make_restic_client(dir->path() / "client", repository.string());
+        client.run({"init"});
+        fs::path source = dir->path() / "source";
+        make_sample_tree(source);
+        client.run({"backup", source.string()});
+
+        // Two other repositories: a local one and one on the S3 server.
+        fs::path foreign = dir->path() / "foreign";
+        auto other = make_restic_client(dir->path() / "other-client", foreign.string());
+        other.run({"init"});
+        other.run({"backup", source.string()});
+        auto other_s3 = make_restic_client(dir->path() / "other-s3-client",
+                                           "s3:" + offsite.endpoint() + "/replica/web1");
+        other_s3.env["AWS_ACCESS_KEY_ID"] = offsite.access_key();
+        other_s3.env["AWS_SECRET_ACCESS_KEY"] = offsite.secret_key();
+        other_s3.run({"init"});
+        fs::path foreign_copy = keep_copy(foreign, dir->path() / "foreign-before");
+        fs::path bucket = offsite.data_dir() / "replica";
+        fs::path bucket_copy = keep_copy(bucket, dir->path() / "bucket-before");
+
+        fs::path good = dir->path() / "good";
+        fs::create_directories(good);
+        Environment env = with_remote(base_environment(), "OFFSITE", offsite);
+        auto result =
+            run_replicate({"--state-dir", (dir->path() / "state").string(), repository.string(),
+                           foreign.string(), "offsite:replica/web1", good.string()},
+                          env);
+        INFO(result.out + result.err);
+        // Two destinations refused, one fine: a partial failure.
+        CHECK(result.exit_code() == 1);
+        CHECK(result.err.find(fmt::format("unable to replicate to {}: it holds a different config",
+                                          foreign.string())) != std::string::npos);
+        CHECK(result.err.find("unable to replicate to offsite:replica/web1: it holds a different "
+                              "config") != std::string::npos);
+        auto local_diffs = compare_trees(foreign_copy, foreign);
+        INFO(fmt::format("{}", fmt::join(local_diffs, "\n")));
+        CHECK(local_diffs.empty());
+        auto bucket_diffs = compare_trees(bucket_copy, bucket);
+        INFO(fmt::format("{}", fmt::join(bucket_diffs, "\n")));
+        CHECK(bucket_diffs.empty());
+        CHECK(repository_files(good) == repository_files(repository));
+
+        // Only refused destinations: a permanent failure (100).
+        auto refused = run_replicate({repository.string(), foreign.string()}, env);
+        CHECK(refused.exit_code() == 100);
+        CHECK(compare_trees(foreign_copy, foreign).empty());
+    }
+    require_no_processes(dir->path());
+}

@@ -1,0 +1,199 @@
+// restic-replicate's building blocks: phases and paths, the source listing and verifier, the
+// ledger format, destination arguments and backup-syncd's snapshot id files.
+#include "core/replicate.hpp"
+#include "util/fs.hpp"
+#include "util/sha256.hpp"
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <regex>
+#include <string>
+
+using namespace backup;
+using namespace backup::core;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string k_id = "ab" + std::string(62, '0');
+
+util::TempDir temp_dir() {
+    auto dir = util::TempDir::create_in_tmp("unit-replicate-formats");
+    REQUIRE(dir);
+    return std::move(*dir);
+}
+
+void write(const fs::path& path, const std::string& content) {
+    fs::create_directories(path.parent_path());
+    REQUIRE(util::atomic_write(path.string(), content, 0644));
+}
+
+} // namespace
+
+TEST_CASE("replicate: phases, their files and their paths") {
+    CHECK(replicate_phase(RepoFileKind::key) == ReplicatePhase::keys);
+    CHECK(replicate_phase(RepoFileKind::config) == ReplicatePhase::config);
+    CHECK(replicate_phase(RepoFileKind::pack) == ReplicatePhase::data);
+    CHECK(replicate_phase(RepoFileKind::index) == ReplicatePhase::index);
+    CHECK(replicate_phase(RepoFileKind::snapshot) == ReplicatePhase::snapshots);
+    CHECK_FALSE(replicate_phase(RepoFileKind::lock));
+    CHECK_FALSE(replicate_phase(RepoFileKind::misplaced_pack));
+    CHECK_FALSE(replicate_phase(RepoFileKind::other));
+    CHECK(replica_path(ReplicatePhase::data, k_id) == "data/ab/" + k_id);
+    CHECK(replica_path(ReplicatePhase::keys, k_id) == "keys/" + k_id);
+    CHECK(replica_path(ReplicatePhase::snapshots, k_id) == "snapshots/" + k_id);
+    CHECK(replica_path(ReplicatePhase::config, k_id) == "config");
+    CHECK(is_replica_temporary_name(k_id + ".restic-replicate-tmp-AbC123"));
+    CHECK_FALSE(is_replica_temporary_name(k_id + "-tmp-123"));
+    CHECK(rclone_join("b2:bucket/web1", "config") == "b2:bucket/web1/config");
+    CHECK(rclone_join("b2:bucket/web1/", "config") == "b2:bucket/web1/config");
+    CHECK(rclone_join("b2:", "config") == "b2:config");
+}
+
+TEST_CASE("replicate: the source listing takes repository files only, sorted per phase") {
+    auto dir = temp_dir();
+    fs::path root = dir.path() / "repo";
+    std::string pack = "a pack";
+    std::string snapshot = "a snapshot";
+    write(root / "config", "the config");
+    fs::permissions(root / "config", fs::perms::owner_read | fs::perms::owner_write);
+    write(root / replica_path(ReplicatePhase::data, util::sha256_hex(pack)), pack);
+    write(root / replica_path(ReplicatePhase::snapshots, util::sha256_hex(snapshot)), snapshot);
+    write(root / "locks" / k_id, "a lock");
+    write(root / "index" / (k_id + ".rest-server-temp"), "temp");
+    write(root / "data" / k_id, "misplaced");
+    write(root / "data/cd" / k_id, "misplaced too");
+    fs::create_directories(root / "keys");
+    fs::create_symlink("/etc/passwd", root / "keys" / k_id);
+    auto repo = list_source_repository(root.string());
+    REQUIRE(repo);
+    CHECK(repo->config == "the config");
+    CHECK_FALSE(repo->group_readable);
+    CHECK(repo->ids[phase_index(ReplicatePhase::data)] ==
+          std::vector<std::string>{util::sha256_hex(pack)});
+    CHECK(repo->ids[phase_index(ReplicatePhase::snapshots)] ==
+          std::vector<std::string>{util::sha256_hex(snapshot)});
+    CHECK(repo->ids[phase_index(ReplicatePhase::keys)].empty()); // a symlink is never copied
+    CHECK(repo->ids[phase_index(ReplicatePhase::index)].empty());
+    CHECK(repo->ignored == 4); // temp, two misplaced packs, symlink (locks/ is not read)
+    CHECK(repo->file_count() == 3);
+    CHECK(repo->snapshot_time(util::sha256_hex(snapshot)) > 0);
+    CHECK(repo->snapshot_time(k_id) == 0);
+
+    fs::permissions(root / "config", fs::perms::group_read, fs::perm_options::add);
+    CHECK(list_source_repository(root.string())->group_readable);
+
+    auto empty = list_source_repository((dir.path()).string());
+    REQUIRE(empty);
+    CHECK_FALSE(empty->config);
+    CHECK(empty->file_count() == 0);
+    auto missing = list_source_repository((dir.path() / "missing").string());
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().code() == util::ExitCode::permanent);
+}
+
+TEST_CASE("replicate: the verifier hashes each file once and tells corrupt from vanished") {
+    auto dir = temp_dir();
+    std::string good = "good pack";
+    std::string good_path = replica_path(ReplicatePhase::data, util::sha256_hex(good));
+    std::string bad_path = replica_path(ReplicatePhase::data, util::sha256_hex("original"));
+    write(dir.path() / good_path, good);
+    write(dir.path() / bad_path, "changed");
+    write(dir.path() / "config", "any content");
+    SourceVerifier verifier(dir.path().string());
+    CHECK(verifier.verify(good_path).check == SourceCheck::good);
+    CHECK(verifier.verify(good_path).size == good.size());
+    const auto& bad = verifier.verify(bad_path);
+    CHECK(bad.check == SourceCheck::corrupt);
+    CHECK(bad.actual == util::sha256_hex("changed"));
+    CHECK(bad.reason.find(util::sha256_hex("changed")) != std::string::npos);
+    CHECK(verifier.verify("config").check == SourceCheck::good);
+    CHECK(verifier.verify("data/ab/" + k_id).check == SourceCheck::vanished);
+    // Remembered: a later change is not seen again within the run.
+    fs::remove(dir.path() / good_path);
+    CHECK(verifier.verify(good_path).check == SourceCheck::good);
+}
+
+TEST_CASE("replicate: a ledger survives a round trip and is read strictly") {
+    ReplicaLedger ledger;
+    ledger.name = "usb";
+    ledger.kind = "local";
+    ledger.target = "/mnt/usb/web1";
+    ledger.config_sha256 = util::sha256_hex("config");
+    ledger.ids[phase_index(ReplicatePhase::data)] = {k_id};
+    ledger.ids[phase_index(ReplicatePhase::snapshots)] = {util::sha256_hex("s")};
+    auto dir = temp_dir();
+    std::string path = (dir.path() / "usb.json").string();
+    REQUIRE(write_replica_ledger(path, ledger));
+    CHECK_FALSE(ledger.updated.empty());
+    auto back = read_replica_ledger(path);
+    REQUIRE(back);
+    REQUIRE(*back);
+    CHECK((*back)->target == ledger.target);
+    CHECK((*back)->config_sha256 == ledger.config_sha256);
+    CHECK((*back)->contains(ReplicatePhase::data, k_id));
+    CHECK((*back)->file_count() == 2);
+    CHECK((fs::status(path).permissions() & fs::perms::all) ==
+          (fs::perms::owner_read | fs::perms::owner_write));
+
+    auto missing = read_replica_ledger((dir.path() / "none.json").string());
+    REQUIRE(missing);
+    CHECK_FALSE(*missing);
+
+    auto json = replica_ledger_to_json(ledger);
+    auto other_schema = json;
+    other_schema["schema"] = 2;
+    CHECK_FALSE(replica_ledger_from_json(other_schema, "x"));
+    auto bad_id = json;
+    bad_id["files"]["index"] = util::Json::array({"not-an-id"});
+    auto error = replica_ledger_from_json(bad_id, "x");
+    REQUIRE_FALSE(error);
+    CHECK(error.error().code() == util::ExitCode::permanent);
+    CHECK(error.error().message().find("files.index") != std::string::npos);
+    auto no_files = json;
+    no_files.erase("files");
+    CHECK_FALSE(replica_ledger_from_json(no_files, "x"));
+    REQUIRE(util::atomic_write(path, "{ not json", 0600));
+    CHECK_FALSE(read_replica_ledger(path));
+}
+
+TEST_CASE("replicate: destinations on the command line: absolute paths and named rclone remotes") {
+    std::regex name_rule("[a-z0-9_-]{1,32}");
+    auto local = parse_destination_argument("/mnt/USB disk/web1/");
+    REQUIRE(local);
+    CHECK(local->is_local());
+    CHECK(local->path == "/mnt/USB disk/web1");
+    CHECK(std::regex_match(local->name, name_rule));
+    CHECK(local->name.starts_with("mnt-usb-disk-web1-"));
+    auto remote = parse_destination_argument("b2:bucket/web1");
+    REQUIRE(remote);
+    CHECK(remote->remote == "b2:bucket/web1");
+    CHECK(std::regex_match(remote->name, name_rule));
+    // Stable, and different targets get different names.
+    CHECK(parse_destination_argument("b2:bucket/web1")->name == remote->name);
+    CHECK(parse_destination_argument("b2:bucket/web2")->name != remote->name);
+    auto long_one = parse_destination_argument("/" + std::string(100, 'a'));
+    REQUIRE(long_one);
+    CHECK(std::regex_match(long_one->name, name_rule));
+
+    CHECK_FALSE(parse_destination_argument("relative/dir"));
+    CHECK_FALSE(parse_destination_argument(":s3,access_key_id=AKIA:bucket"));
+    CHECK_FALSE(parse_destination_argument("s3:bucket,secret=x"));
+}
+
+TEST_CASE("replicate: backup-syncd's snapshot id files: each id followed by a NUL byte") {
+    auto dir = temp_dir();
+    std::string path = (dir.path() / "appeared").string();
+    std::string other = util::sha256_hex("x");
+    REQUIRE(util::atomic_write(path, k_id + '\0' + other + '\0', 0600));
+    auto ids = read_snapshot_id_file(path);
+    REQUIRE(ids);
+    CHECK(*ids == std::vector<std::string>{k_id, other});
+    REQUIRE(util::atomic_write(path, "", 0600));
+    CHECK(read_snapshot_id_file(path)->empty());
+    REQUIRE(util::atomic_write(path, k_id, 0600));
+    CHECK_FALSE(read_snapshot_id_file(path));
+    REQUIRE(util::atomic_write(path, std::string("nope") + '\0', 0600));
+    CHECK_FALSE(read_snapshot_id_file(path));
+    CHECK_FALSE(read_snapshot_id_file((dir.path() / "missing").string()));
+}
