@@ -388,7 +388,10 @@ ProcessResult ResticClient::run(std::vector<std::string> args) const {
 ResticClient make_restic_client(const fs::path& dir, const std::string& repository) {
     fs::create_directories(dir);
     fs::path password_file = dir / "repo-password";
-    REQUIRE(util::atomic_write(password_file.string(), *util::random_token(32) + "\n", 0600));
+    // The same directory means the same client: keep its repository password.
+    if (!fs::exists(password_file)) {
+        REQUIRE(util::atomic_write(password_file.string(), *util::random_token(32) + "\n", 0600));
+    }
     ResticClient client;
     client.env = base_environment();
     client.env["RESTIC_REPOSITORY"] = repository;

@@ -136,7 +136,8 @@ struct ResticClient {
     ProcessResult run(std::vector<std::string> args) const;   // must succeed
     ProcessResult try_run(std::vector<std::string> args) const;
 };
-// A restic client with a password file and cache under dir.
+// A restic client with a password file and cache under dir (the password file is made once
+// and kept, so two clients made for the same dir share the repository password).
 ResticClient make_restic_client(const fs::path& dir, const std::string& repository);
 
 // A small tree with the shapes backups meet: nested dirs, an empty dir, spaces, a symlink,

@@ -1,0 +1,112 @@
+#include "util/http.hpp"
+
+#include "util/fd.hpp"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cerrno>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+namespace backup::util {
+
+namespace {
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+}
+
+Expected<std::string> dechunk(std::string_view body) {
+    std::string out;
+    std::size_t pos = 0;
+    while (true) {
+        auto eol = body.find("\r\n", pos);
+        if (eol == std::string_view::npos) {
+            return fail(ExitCode::temporary, "read HTTP response: truncated chunked body");
+        }
+        std::size_t size = 0;
+        try {
+            size = std::stoul(std::string(body.substr(pos, eol - pos)), nullptr, 16);
+        } catch (const std::exception&) {
+            return fail(ExitCode::temporary, "read HTTP response: bad chunk size");
+        }
+        pos = eol + 2;
+        if (size == 0) {
+            return out;
+        }
+        if (pos + size > body.size()) {
+            return fail(ExitCode::temporary, "read HTTP response: truncated chunk");
+        }
+        out.append(body.substr(pos, size));
+        pos += size + 2;
+    }
+}
+
+} // namespace
+
+Expected<HttpResponse> http_request(const std::string& address, int port,
+                                    const HttpRequest& request, std::chrono::seconds timeout) {
+    std::string where = fmt::format("{}:{}", address, port);
+    Fd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!sock) {
+        return fail_errno(errno, "create a socket");
+    }
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(timeout.count());
+    ::setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(sock.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    if (::inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1) {
+        return fail(ExitCode::permanent, "connect to {}: not an IPv4 address", where);
+    }
+    if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        return fail_errno(errno, fmt::format("connect to {}", where));
+    }
+    std::string text = fmt::format("{} {} HTTP/1.1\r\n", request.method, request.target);
+    bool has_host = false;
+    for (const auto& [name, value] : request.headers) {
+        has_host = has_host || lower(name) == "host";
+        text += fmt::format("{}: {}\r\n", name, value);
+    }
+    if (!has_host) {
+        text += fmt::format("Host: {}\r\n", where);
+    }
+    text += fmt::format("Content-Length: {}\r\nConnection: close\r\n\r\n", request.body.size());
+    text += request.body;
+    if (auto ok = write_all(sock.get(), text, where); !ok) {
+        return std::unexpected(ok.error());
+    }
+    auto raw = read_all(sock.get(), where);
+    if (!raw) {
+        return std::unexpected(raw.error());
+    }
+    auto header_end = raw->find("\r\n\r\n");
+    if (raw->size() < 12 || !raw->starts_with("HTTP/1.") || header_end == std::string::npos) {
+        return fail(ExitCode::temporary, "read the response of {}: not an HTTP response", where);
+    }
+    HttpResponse response;
+    try {
+        response.status = std::stoi(raw->substr(9, 3));
+    } catch (const std::exception&) {
+        return fail(ExitCode::temporary, "read the response of {}: bad status line", where);
+    }
+    std::string headers = lower(raw->substr(0, header_end));
+    std::string body = raw->substr(header_end + 4);
+    if (headers.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
+        auto plain = dechunk(body);
+        if (!plain) {
+            return std::unexpected(plain.error());
+        }
+        body = std::move(*plain);
+    }
+    response.body = std::move(body);
+    return response;
+}
+
+} // namespace backup::util

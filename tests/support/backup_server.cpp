@@ -1,0 +1,131 @@
+#include "support/backup_server.hpp"
+
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/environ.hpp"
+#include "util/random.hpp"
+
+namespace backup::test {
+
+using namespace std::chrono_literals;
+
+BackupServer::BackupServer(const fs::path& work, std::string extra_config)
+    : m_work(work), m_root(work / "root"), m_bin(work / "bin"),
+      m_config_file(work / "server.yaml") {
+    ::chmod(work.c_str(), 0755);
+    fs::create_directories(m_root);
+    fs::create_directories(m_bin);
+    for (const auto& program : {require_program("versitygw"), require_program("rest-server")}) {
+        fs::copy_file(program, m_bin / fs::path(program).filename());
+    }
+    for (const auto* tool : {"backup-syncd", "restic-replicate"}) {
+        fs::path built = fs::path(tools_dir()) / tool;
+        REQUIRE(fs::exists(built));
+        fs::copy_file(built, m_bin / tool);
+    }
+    fs::permissions(m_bin, fs::perms(0755));
+    // Tests run in parallel, each with its own server root: give each its own port range, so
+    // two roots do not hand out the same port before either server listens.
+    auto random = util::random_bytes(2);
+    REQUIRE(random);
+    int port_base = 20000 + (static_cast<unsigned char>((*random)[0]) * 256 +
+                             static_cast<unsigned char>((*random)[1])) % 40000;
+    std::string text = fmt::format("root: {root}\n"
+                                   "listen_address: 127.0.0.1\n"
+                                   "public_address: 127.0.0.1\n"
+                                   "ports: {{min: {min}, max: {max}}}\n"
+                                   "owner: {{user: nobody, group: nogroup}}\n"
+                                   "binaries:\n"
+                                   "  versitygw: {bin}/versitygw\n"
+                                   "  rest-server: {bin}/rest-server\n"
+                                   "  backup-syncd: {bin}/backup-syncd\n"
+                                   "  restic-replicate: {bin}/restic-replicate\n"
+                                   "{extra}",
+                                   fmt::arg("root", m_root.string()),
+                                   fmt::arg("bin", m_bin.string()), fmt::arg("extra", extra_config),
+                                   fmt::arg("min", port_base), fmt::arg("max", port_base + 999));
+    REQUIRE(util::atomic_write(m_config_file.string(), text, 0644));
+}
+
+BackupServer::~BackupServer() {
+    if (m_tree) {
+        m_tree->stop();
+    }
+}
+
+ProcessResult BackupServer::new_restic_server(std::vector<std::string> args) const {
+    std::vector<std::string> argv = {fs::path(tools_dir()) / "new-restic-server", "-c",
+                                     m_config_file.string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_cmd(argv, base_environment());
+}
+
+core::ClientConfig BackupServer::provision(const std::string& host, const std::string& kind,
+                                           std::vector<std::string> extra) {
+    std::vector<std::string> args = {"-H", host, "--server", kind};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = new_restic_server(args);
+    INFO(r.out << r.err);
+    REQUIRE(r.success());
+    return client_config(host);
+}
+
+core::ClientConfig BackupServer::client_config(const std::string& host) const {
+    auto config = core::load_client_config((client_dir(host) / "conf/client.yaml").string());
+    REQUIRE(config);
+    return *config;
+}
+
+void BackupServer::start() {
+    if (!m_tree) {
+        m_tree.emplace(m_work, scan_dir());
+    }
+}
+
+void BackupServer::enable(const std::string& host) {
+    fs::create_symlink(client_dir(host) / "conf/runsvdir", scan_dir() / host);
+}
+
+void BackupServer::disable(const std::string& host) { fs::remove(scan_dir() / host); }
+
+void BackupServer::wait_for_storage(const std::string& host) const {
+    auto config = client_config(host);
+    wait_for_port(config.port, 30s, host + "'s storage server");
+}
+
+ResticClient BackupServer::client(const std::string& host) const {
+    auto text = util::read_file((client_dir(host) / "client/environ").string());
+    REQUIRE(text);
+    auto assignments = core::parse_environ(*text, "environ");
+    REQUIRE(assignments);
+    auto client = make_restic_client(m_work / "clients" / host, "");
+    std::string password_file = client.env["RESTIC_PASSWORD_FILE"];
+    for (const auto& a : *assignments) {
+        client.env[a.name] = a.value;
+    }
+    // The environ names the client's /etc/restic/repo-password; this client keeps its own.
+    client.env["RESTIC_PASSWORD_FILE"] = password_file;
+    return client;
+}
+
+std::vector<std::string> BackupServer::secrets_of(const std::string& host) const {
+    auto text = util::read_file((client_dir(host) / "client/environ").string());
+    REQUIRE(text);
+    auto assignments = core::parse_environ(*text, "environ");
+    REQUIRE(assignments);
+    std::vector<std::string> secrets;
+    for (const auto& a : *assignments) {
+        if (a.name == "AWS_ACCESS_KEY_ID" || a.name == "AWS_SECRET_ACCESS_KEY" ||
+            a.name == "RESTIC_REST_PASSWORD") {
+            secrets.push_back(a.value);
+        }
+    }
+    REQUIRE(secrets.size() >= 1);
+    return secrets;
+}
+
+} // namespace backup::test

@@ -1,0 +1,57 @@
+// A backup server root in a temp dir, provisioned with the real new-restic-server and run by a
+// real top-level runsvdir, with clients that use the generated environ files.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "core/config.hpp"
+#include "support/fixtures.hpp"
+
+namespace backup::test {
+
+class BackupServer {
+public:
+    // work must be a fresh directory; it is made traversable so the services can drop
+    // privileges to nobody. The programs the services run are copied below it, because the
+    // build and deps directories may not be readable by nobody.
+    explicit BackupServer(const fs::path& work, std::string extra_config = {});
+    ~BackupServer();
+
+    const fs::path& root() const { return m_root; }
+    const fs::path& config_file() const { return m_config_file; }
+    fs::path scan_dir() const { return m_root / "systems/conf/runit"; }
+    fs::path client_dir(const std::string& host) const { return m_root / "systems" / host; }
+    // The shared instance of kind ("versitygw", "rest-server"): its directory and service.
+    fs::path shared_dir(const std::string& kind) const { return m_root / "shared" / kind; }
+    fs::path shared_service(const std::string& kind) const { return shared_dir(kind) / "service"; }
+
+    // Runs new-restic-server with the config and extra args; returns its result.
+    ProcessResult new_restic_server(std::vector<std::string> args) const;
+    // Provisions and returns the client config; fails the test on error.
+    core::ClientConfig provision(const std::string& host, const std::string& kind,
+                                 std::vector<std::string> extra = {});
+    core::ClientConfig client_config(const std::string& host) const;
+
+    // Starts the top-level runsvdir (once).
+    void start();
+    void enable(const std::string& host);
+    void disable(const std::string& host);
+    // Waits until the client's storage server accepts connections.
+    void wait_for_storage(const std::string& host) const;
+    RunsvdirTree& tree() { return *m_tree; }
+
+    // A restic client for host from its generated environ file, with its own password file.
+    ResticClient client(const std::string& host) const;
+    // Every secret value in the client's environ file.
+    std::vector<std::string> secrets_of(const std::string& host) const;
+
+private:
+    fs::path m_work;
+    fs::path m_root;
+    fs::path m_bin;
+    fs::path m_config_file;
+    std::optional<RunsvdirTree> m_tree;
+};
+
+} // namespace backup::test

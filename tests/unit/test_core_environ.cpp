@@ -1,0 +1,60 @@
+#include <catch2/catch.hpp>
+
+#include "core/environ.hpp"
+
+using namespace backup::core;
+
+namespace {
+
+std::string all_messages(const backup::util::Error& e) {
+    std::string out = e.message();
+    for (const auto& m : e.more()) {
+        out += "\n" + m;
+    }
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("environ files: export, quotes, comments") {
+    auto r = parse_environ("# comment\n"
+                           "\n"
+                           "export RESTIC_REPOSITORY=s3:http://backup:8101/web1\n"
+                           "AWS_ACCESS_KEY_ID='AK$EY with space'\n"
+                           "  export  SECRET=\"a \\\"quoted\\\" \\$ value\"  # trailing comment\n"
+                           "MIXED=a'b c'\"d\"\\ e\r\n"
+                           "EMPTY=\n",
+                           "environ");
+    REQUIRE(r);
+    REQUIRE(r->size() == 5);
+    CHECK((*r)[0].name == "RESTIC_REPOSITORY");
+    CHECK((*r)[0].value == "s3:http://backup:8101/web1");
+    CHECK((*r)[0].line == 3);
+    CHECK((*r)[1].value == "AK$EY with space");
+    CHECK((*r)[2].name == "SECRET");
+    CHECK((*r)[2].value == "a \"quoted\" $ value");
+    CHECK((*r)[3].value == "ab cd e");
+    CHECK((*r)[4].value.empty());
+}
+
+TEST_CASE("environ files: anything a shell would run or expand is refused with its line") {
+    auto r = parse_environ("OK=1\n"
+                           "A=$(rm -rf /)\n"
+                           "B=`id`\n"
+                           "C=$HOME/x\n"
+                           "D=\"${HOME}\"\n"
+                           "E=a; rm x\n"
+                           "F=two words\n"
+                           "G='unterminated\n"
+                           "not an assignment\n"
+                           "H=~/x\n",
+                           "/etc/restic/environ");
+    REQUIRE_FALSE(r);
+    std::string text = all_messages(r.error());
+    for (int line = 2; line <= 10; ++line) {
+        INFO("line " << line);
+        CHECK(text.find(fmt::format("/etc/restic/environ:{}:", line)) != std::string::npos);
+    }
+    CHECK(text.find("environ:1:") == std::string::npos);
+    CHECK(r.error().code() == backup::util::ExitCode::permanent);
+}
