@@ -91,6 +91,10 @@ util::Expected<std::vector<RepoFile>> list_repository_files(const std::string& r
             return util::fail_errno(ec.value(), fmt::format("list repository {}", root));
         }
         auto status = it->symlink_status(ec);
+        if (ec == std::errc::no_such_file_or_directory) {
+            ec.clear(); // restic makes and removes locks all the time: gone is not an error
+            continue;
+        }
         if (ec) {
             return util::fail_errno(ec.value(), fmt::format("stat {}", it->path().string()));
         }

@@ -38,7 +38,8 @@ struct RepoFile {
 };
 
 // Every regular file under root (a repository directory), sorted by relative path. Directories
-// are walked but not returned; symlinks are reported as kind other, never followed.
+// are walked but not returned; symlinks are reported as kind other, never followed. A file
+// that vanishes while it is listed (a lock) is left out, not an error.
 util::Expected<std::vector<RepoFile>> list_repository_files(const std::string& root);
 
 } // namespace backup::core

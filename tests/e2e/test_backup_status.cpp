@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <thread>
 
@@ -45,6 +46,9 @@ TEST_CASE("backup-status shows stale, failing and disabled clients and says so i
         }
         // The failing client replicates to a good and to a broken destination.
         auto failing_config = server.client_config("failing");
+        // restic-replicate never creates a destination's top directory; it runs as nobody.
+        fs::create_directories(dir->path() / "replica");
+        REQUIRE(::chown((dir->path() / "replica").c_str(), 65534, 65534) == 0);
         failing_config.destinations = {{"disk2", dir->path() / "replica", ""},
                                        {"broken", "/proc/self/no-such-dir/replica", ""}};
         REQUIRE(util::atomic_write((server.client_dir("failing") / "conf/client.yaml").string(),
