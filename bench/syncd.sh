@@ -1,0 +1,93 @@
+#!/bin/bash
+# backup-syncd: (a) latency from a snapshot file appearing to the sync command starting, over
+# many trials (median, worst); (b) CPU time and resident memory of one idle daemon over a
+# minute; (c) the same for 200 daemons watching 200 directories.
+#   BUILD_DIR=build TRIALS=50 IDLE_SECONDS=60 DAEMONS=200 bench/syncd.sh
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+syncd=${BUILD_DIR:-$here/build}/bin/backup-syncd
+trials=${TRIALS:-50}
+idle=${IDLE_SECONDS:-60}
+daemons=${DAEMONS:-200}
+work=$(mktemp -d "${TMPDIR:-/tmp}/bench-syncd-XXXXXX")
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+clk_tck=$(getconf CLK_TCK)
+
+# The sync command records when it started.
+cat > "$work/record" <<'SH'
+#!/bin/sh
+date +%s.%N >> "$RECORD"
+SH
+chmod +x "$work/record"
+
+start_daemon() { # dir state record-file
+    mkdir -p "$1" "$2"
+    RECORD=$3 "$syncd" --client bench --watchdir "$1" --state-dir "$2" --script "$work/record" \
+        --loopdelay 60 > "$2/log" 2>&1 &
+    pids+=($!)
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# Proportional set size: shared library pages divided among the processes that map them.
+pss_kb() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup"; }
+
+echo "== (a) latency: snapshot file renamed into snapshots/ -> sync command started ($trials trials)"
+start_daemon "$work/one/snapshots" "$work/one/state" "$work/one/record.txt"
+sleep 1
+: > "$work/one/record.txt"
+latencies=()
+for i in $(seq 1 "$trials"); do
+    before=$(wc -l < "$work/one/record.txt")
+    id=$(printf '%064x' "$i")
+    echo snapshot > "$work/one/snapshots/.tmp-$i"
+    t0=$(date +%s.%N)
+    mv "$work/one/snapshots/.tmp-$i" "$work/one/snapshots/$id"
+    for _ in $(seq 1 500); do
+        [ "$(wc -l < "$work/one/record.txt")" -gt "$before" ] && break
+        sleep 0.01
+    done
+    t1=$(tail -n 1 "$work/one/record.txt")
+    latencies+=("$(echo "$t1 - $t0" | bc)")
+    sleep 0.2
+done
+printf '%s\n' "${latencies[@]}" | sort -n > "$work/lat.txt"
+median=$(sed -n "$(( (trials + 1) / 2 ))p" "$work/lat.txt")
+worst=$(tail -n 1 "$work/lat.txt")
+printf 'latency: median %.3f s, worst %.3f s (settle time 0.3 s included; the original polled every 60 s)\n' \
+    "$median" "$worst"
+
+echo "== (b) one idle daemon over ${idle}s"
+pid=${pids[0]}
+c0=$(cpu_ticks "$pid")
+sleep "$idle"
+c1=$(cpu_ticks "$pid")
+printf 'idle daemon: CPU %.3f s over %d s, RSS %d KiB, PSS %d KiB\n' \
+    "$(echo "($c1 - $c0) / $clk_tck" | bc -l)" "$idle" "$(rss_kb "$pid")" "$(pss_kb "$pid")"
+
+echo "== (c) $daemons idle daemons watching $daemons directories over ${idle}s"
+first=${#pids[@]}
+for i in $(seq 1 "$daemons"); do
+    start_daemon "$work/many/$i/snapshots" "$work/many/$i/state" "$work/many/$i/record.txt"
+done
+sleep 3
+total0=0
+for p in "${pids[@]:$first}"; do total0=$(( total0 + $(cpu_ticks "$p") )); done
+sleep "$idle"
+total1=0
+rss=0
+pss=0
+for p in "${pids[@]:$first}"; do
+    total1=$(( total1 + $(cpu_ticks "$p") ))
+    rss=$(( rss + $(rss_kb "$p") ))
+    pss=$(( pss + $(pss_kb "$p") ))
+done
+printf '%d daemons: CPU %.3f s in total over %d s; PSS %d MiB in total (%d KiB each); RSS %d KiB each (counts shared library pages in every process)\n' \
+    "$daemons" "$(echo "($total1 - $total0) / $clk_tck" | bc -l)" "$idle" $(( pss / 1024 )) \
+    $(( pss / daemons )) $(( rss / daemons ))
