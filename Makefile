@@ -6,6 +6,7 @@
 #   make asan     AddressSanitizer + UBSan build (build-asan/) and its unit tests
 #   make install  PREFIX=/usr/local DESTDIR=
 #   make format   clang-format over the tree
+#   make demo     a whole backup server on loopback, narrated, removed at the end
 PREFIX      ?= /usr/local
 DESTDIR     ?=
 BUILD_DIR   ?= build
@@ -19,7 +20,7 @@ CTEST_ARGS  ?=
 export DEPS_PREFIX
 export PATH := $(DEPS_PREFIX)/bin:$(PATH)
 
-.PHONY: all build configure deps test test-unit test-e2e asan install format clean bench
+.PHONY: all build configure deps test test-unit test-e2e asan install format clean demo
 
 all: build
 
@@ -50,6 +51,9 @@ asan:
 
 install: build
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+
+demo: build
+	./scripts/demo
 
 format:
 	find lib tools tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
