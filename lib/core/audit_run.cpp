@@ -194,23 +194,6 @@ std::string summary(const AuditReport& r) {
                        r.findings.size(), r.errors.empty() ? "" : ", errors");
 }
 
-int severity(ExitCode code) {
-    switch (code) {
-    case ExitCode::ok:
-        return 0;
-    case ExitCode::findings:
-        return 1;
-    case ExitCode::permanent:
-        return 2;
-    case ExitCode::temporary:
-        return 3;
-    }
-    return 3;
-}
-
-ExitCode worse(ExitCode a, ExitCode b) {
-    return severity(a) >= severity(b) ? a : b;
-}
 
 // The targets in the order of their last run, never-audited ones first, so that under a budget
 // one large repository cannot keep the others from ever being audited.
@@ -265,7 +248,7 @@ util::ExitCode run_audit(const AuditRequest& request) {
     }
     for (const auto& error : resolved.errors) {
         util::print_error(k_audit_program, error);
-        code = worse(code, error.code());
+        code = util::worse(code, error.code());
     }
     std::fflush(stdout);
 
@@ -291,7 +274,7 @@ util::ExitCode run_audit(const AuditRequest& request) {
             }
         }
         std::fflush(stdout);
-        code = worse(code, report.exit_code());
+        code = util::worse(code, report.exit_code());
     }
     return code;
 }

@@ -45,24 +45,6 @@ constexpr std::string_view k_temp_prefix = "excludes-";
 // How many unreadable paths the one-line warning names.
 constexpr std::size_t k_paths_in_message = 3;
 
-int severity(ExitCode code) {
-    switch (code) {
-    case ExitCode::ok:
-        return 0;
-    case ExitCode::findings:
-        return 1;
-    case ExitCode::permanent:
-        return 2;
-    case ExitCode::temporary:
-        return 3;
-    }
-    return 3;
-}
-
-// The worse of two codes: 111 > 100 > 1 > 0, as every tool of the toolkit ranks them.
-ExitCode worst(ExitCode a, ExitCode b) {
-    return severity(a) >= severity(b) ? a : b;
-}
 
 std::string_view result_name(ExitCode code) {
     switch (code) {
@@ -317,18 +299,18 @@ public:
 
 private:
     void error(ExitCode code, std::string message) {
-        m_code = worst(m_code, code);
+        m_code = util::worse(m_code, code);
         m_attempt.errors.push_back(std::move(message));
     }
     void error(const util::Error& e) {
-        m_code = worst(m_code, e.code());
+        m_code = util::worse(m_code, e.code());
         m_attempt.errors.push_back(e.message());
         for (const auto& more : e.more()) {
             m_attempt.errors.push_back(more);
         }
     }
     void warning(std::string message) {
-        m_code = worst(m_code, ExitCode::findings);
+        m_code = util::worse(m_code, ExitCode::findings);
         m_attempt.warnings.push_back(std::move(message));
     }
     void interruption(const std::string& what, int sig) {

@@ -13,6 +13,26 @@ std::string exit_code_help() {
            "  111  temporary or system failure (retrying may help)\n";
 }
 
+namespace {
+
+int severity(ExitCode code) {
+    switch (code) {
+    case ExitCode::ok:
+        return 0;
+    case ExitCode::findings:
+        return 1;
+    case ExitCode::permanent:
+        return 2;
+    case ExitCode::temporary:
+        return 3;
+    }
+    return 3;
+}
+
+} // namespace
+
+ExitCode worse(ExitCode a, ExitCode b) { return severity(a) >= severity(b) ? a : b; }
+
 Error Error::several(ExitCode code, std::vector<std::string> messages) {
     Error error(code, messages.empty() ? std::string("unknown error") : messages.front());
     if (messages.size() > 1) {

@@ -21,6 +21,10 @@ enum class ExitCode : int {
     temporary = 111, // temporary or system failure: retrying may help
 };
 
+// The worse of two outcomes, as every tool ranks them: 111 > 100 > 1 > 0 (a run that met a
+// temporary failure and a finding reports the failure).
+ExitCode worse(ExitCode a, ExitCode b);
+
 // Text for the "Exit status" part of a tool's --help.
 std::string exit_code_help();
 

@@ -47,3 +47,10 @@ TEST_CASE("value_or_throw unwraps or throws Fatal") {
         CHECK(f.error().message() == "unable to x");
     }
 }
+
+TEST_CASE("worse ranks outcomes 111 > 100 > 1 > 0") {
+    CHECK(worse(ExitCode::ok, ExitCode::findings) == ExitCode::findings);
+    CHECK(worse(ExitCode::findings, ExitCode::permanent) == ExitCode::permanent);
+    CHECK(worse(ExitCode::temporary, ExitCode::permanent) == ExitCode::temporary);
+    CHECK(worse(ExitCode::ok, ExitCode::ok) == ExitCode::ok);
+}
