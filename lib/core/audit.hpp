@@ -72,8 +72,8 @@ util::Expected<std::vector<AuditEntry>> list_audit_entries(const std::string& ro
 
 // Whether relative is a name that a storage server, restic, rclone or this toolkit writes before
 // renaming to the final name: "*.rest-server-temp" (rest-server), "*-tmp-*" (restic's local
-// backend, restic-replicate), ".*.tmp-*" (util::atomic_write), "*.partial" (rclone), anything below ".sgwtmp/"
-// and ".*.sgwtmp.*" (versitygw).
+// backend, restic-replicate), ".*.tmp-*" (util::atomic_write), "*.partial" (rclone), anything
+// below ".sgwtmp/" and ".*.sgwtmp.*" (versitygw).
 bool is_temporary_name(std::string_view relative);
 
 // --- findings --------------------------------------------------------------------------------
