@@ -649,23 +649,16 @@ private:
 // An flock(2) on path, held for as long as the returned descriptor is open, so that two runs
 // (an overlapping cron job) never advance the same rotation.
 util::Expected<util::Fd> lock_file(const std::string& path, const std::string& repository) {
-    auto fd = util::open_fd(path, O_RDWR | O_CREAT, 0644);
-    if (!fd) {
-        return std::unexpected(fd.error());
+    auto lock = util::try_lock_file(path, 0644);
+    if (!lock) {
+        return std::unexpected(lock.error());
     }
-    int rc = 0;
-    do {
-        rc = ::flock(fd->get(), LOCK_EX | LOCK_NB);
-    } while (rc != 0 && errno == EINTR);
-    if (rc != 0) {
-        if (errno == EWOULDBLOCK) {
-            return util::fail(ExitCode::temporary,
-                              "audit {}: another restic-audit is auditing it (it holds {})",
-                              repository, path);
-        }
-        return util::fail_errno(errno, fmt::format("lock {}", path));
+    if (!*lock) {
+        return util::fail(ExitCode::temporary,
+                          "audit {}: another restic-audit is auditing it (it holds {})",
+                          repository, path);
     }
-    return std::move(*fd);
+    return std::move(**lock);
 }
 
 // The missing or unusable repository directory, as an error; nullopt when it is a directory.

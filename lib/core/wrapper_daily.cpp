@@ -253,30 +253,24 @@ util::Expected<StepRun> run_step(util::SpawnOptions options, StopSignals& stop) 
 // holder's pid for the message a second run prints.
 util::Expected<util::Fd> lock_state_dir(const std::string& state_dir) {
     std::string path = state_dir + "/lock";
-    auto fd = util::open_fd(path, O_RDWR | O_CREAT, 0600);
-    if (!fd) {
-        return std::unexpected(fd.error());
+    auto lock = util::try_lock_file(path, 0600);
+    if (!lock) {
+        return std::unexpected(lock.error());
     }
-    int rc = 0;
-    do {
-        rc = ::flock(fd->get(), LOCK_EX | LOCK_NB);
-    } while (rc != 0 && errno == EINTR);
-    if (rc != 0) {
-        if (errno == EWOULDBLOCK) {
-            auto holder = util::read_file(path);
-            std::string pid = holder ? last_line(*holder) : std::string();
-            return util::fail(ExitCode::temporary,
-                              "start the daily job: another 'restic-wrapper --daily' is running "
-                              "({}it holds {})",
-                              pid.empty() ? std::string() : fmt::format("pid {}, ", pid), path);
-        }
-        return util::fail_errno(errno, fmt::format("lock {}", path));
+    if (!*lock) {
+        auto holder = util::read_file(path);
+        std::string pid = holder ? last_line(*holder) : std::string();
+        return util::fail(ExitCode::temporary,
+                          "start the daily job: another 'restic-wrapper --daily' is running "
+                          "({}it holds {})",
+                          pid.empty() ? std::string() : fmt::format("pid {}, ", pid), path);
     }
+    int fd = (*lock)->get();
     std::string pid = fmt::format("{}\n", ::getpid());
-    if (::ftruncate(fd->get(), 0) == 0) {
-        (void)::pwrite(fd->get(), pid.data(), pid.size(), 0);
+    if (::ftruncate(fd, 0) == 0) {
+        (void)::pwrite(fd, pid.data(), pid.size(), 0);
     }
-    return std::move(*fd);
+    return std::move(**lock);
 }
 
 std::string this_host() {

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -135,6 +136,24 @@ fs::path TempDir::release() {
     fs::path p = std::move(m_path);
     m_path.clear();
     return p;
+}
+
+Expected<std::optional<Fd>> try_lock_file(const std::string& path, unsigned mode) {
+    auto fd = open_fd(path, O_RDWR | O_CREAT, mode);
+    if (!fd) {
+        return std::unexpected(fd.error());
+    }
+    int rc = 0;
+    do {
+        rc = ::flock(fd->get(), LOCK_EX | LOCK_NB);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+        if (errno == EWOULDBLOCK) {
+            return std::optional<Fd>();
+        }
+        return fail_errno(errno, fmt::format("lock {}", path));
+    }
+    return std::optional<Fd>(std::move(*fd));
 }
 
 Expected<void> check_secret_file(const std::string& path, const std::vector<uid_t>& allowed_owners) {

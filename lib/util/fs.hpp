@@ -3,12 +3,14 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <sys/types.h>
 #include <vector>
 
 #include "util/error.hpp"
+#include "util/fd.hpp"
 
 namespace backup::util {
 
@@ -49,6 +51,10 @@ private:
     explicit TempDir(std::filesystem::path path) : m_path(std::move(path)) {}
     std::filesystem::path m_path;
 };
+
+// Opens (creating with mode) and takes an exclusive flock on path without waiting, retrying on
+// EINTR. The lock lasts as long as the descriptor; nullopt when another holder has it.
+Expected<std::optional<Fd>> try_lock_file(const std::string& path, unsigned mode);
 
 // Checks that a file holding secrets is a regular file, not readable or writable by group or
 // others, and owned by one of allowed_owners. The error says how to fix it (chmod/chown).
