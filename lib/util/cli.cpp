@@ -8,39 +8,71 @@
 
 namespace backup::util {
 
-void describe_tool(CLI::App& app, std::string_view extra_footer) {
-    std::string footer;
-    if (!extra_footer.empty()) {
-        footer = fmt::format("{}\n\n", extra_footer);
+ToolHelp tool_help(std::string_view name) {
+    const auto& texts = builtin_help_texts();
+    auto it = texts.find(fmt::format("{}/help.txt", name));
+    if (it == texts.end()) {
+        return {};
     }
-    footer += exit_code_help();
-    app.footer(footer);
-    app.set_version_flag("--version", std::string(k_version));
+    std::string_view text = it->second;
+    auto split = text.find("\n---\n");
+    if (split == std::string_view::npos) {
+        return {text, {}};
+    }
+    return {text.substr(0, split), text.substr(split + 5)};
 }
 
-int run_tool(std::string_view prog, CLI::App& app, int argc, char** argv,
-             const std::function<ExitCode()>& body) {
+namespace {
+
+std::string trimmed(std::string_view text) {
+    while (!text.empty() && text.back() == '\n') {
+        text.remove_suffix(1);
+    }
+    return std::string(text);
+}
+
+} // namespace
+
+Tool::Tool(std::string_view name) : m_app(trimmed(tool_help(name).description), std::string(name)) {
+    set_program_name(name);
+    std::string footer = trimmed(tool_help(name).footer);
+    m_app.footer(footer.empty() ? exit_code_help() : footer + "\n\n" + exit_code_help());
+    m_app.set_version_flag("--version", fmt::format("{} {}", name, k_version));
+}
+
+int Tool::run(int argc, char** argv, const std::function<ExitCode()>& body) {
+    return run_parsed([&] { m_app.parse(argc, argv); }, body);
+}
+
+int Tool::run(const std::vector<std::string>& args, const std::function<ExitCode()>& body) {
+    // CLI11 takes a vector of arguments last one first.
+    std::vector<std::string> reversed(args.rbegin(), args.rend());
+    return run_parsed([&] { m_app.parse(reversed); }, body);
+}
+
+int Tool::run_parsed(const std::function<void()>& parse, const std::function<ExitCode()>& body) {
+    std::string_view prog = program_name();
     try {
-        app.parse(argc, argv);
+        parse();
     } catch (const CLI::CallForHelp& e) {
-        return app.exit(e);
+        return m_app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {
-        return app.exit(e);
+        return m_app.exit(e);
     } catch (const CLI::CallForVersion& e) {
-        return app.exit(e);
+        return m_app.exit(e);
     } catch (const CLI::ParseError& e) {
-        print_error(prog, Error(ExitCode::permanent, fmt::format("unable to parse arguments: {}",
-                                                                 e.what())));
+        print_error(Error(ExitCode::permanent, fmt::format("unable to parse arguments: {}",
+                                                           e.what())));
         std::fputs(fmt::format("Run '{} --help' for usage.\n", prog).c_str(), stderr);
         return static_cast<int>(ExitCode::permanent);
     }
     try {
         return static_cast<int>(body());
     } catch (const Fatal& e) {
-        print_error(prog, e.error());
+        print_error(e.error());
         return static_cast<int>(e.error().code());
     } catch (const std::exception& e) {
-        print_error(prog, Error(ExitCode::temporary, fmt::format("unable to continue: {}", e.what())));
+        print_error(Error(ExitCode::temporary, fmt::format("unable to continue: {}", e.what())));
         return static_cast<int>(ExitCode::temporary);
     }
 }

@@ -43,7 +43,7 @@ Error Error::several(ExitCode code, std::vector<std::string> messages) {
 }
 
 Error Error::with_context(std::string_view context) const& {
-    Error error(m_code, fmt::format("{}: {}", context, m_message));
+    Error error(m_code, fmt::format("{}: {}", context, m_message), m_errno);
     for (const auto& m : m_more) {
         error.m_more.push_back(fmt::format("{}: {}", context, m));
     }
@@ -52,7 +52,7 @@ Error Error::with_context(std::string_view context) const& {
 
 std::unexpected<Error> fail_errno(int err, std::string_view what) {
     return std::unexpected(
-        Error(ExitCode::temporary, fmt::format("unable to {}: {}", what, std::strerror(err))));
+        Error(ExitCode::temporary, fmt::format("unable to {}: {}", what, std::strerror(err)), err));
 }
 
 namespace {
@@ -68,9 +68,19 @@ std::string one_line(std::string_view text) {
     return out;
 }
 
+std::string& program_name_storage() {
+    static std::string name = "restic-backup-toolkit";
+    return name;
+}
+
 } // namespace
 
-void print_error(std::string_view prog, const Error& error) {
+void set_program_name(std::string_view name) { program_name_storage() = std::string(name); }
+
+std::string_view program_name() { return program_name_storage(); }
+
+void print_error(const Error& error) {
+    std::string_view prog = program_name();
     std::string text = fmt::format("{}: error: {}\n", prog, one_line(error.message()));
     for (const auto& m : error.more()) {
         text += fmt::format("{}: error: {}\n", prog, one_line(m));
@@ -78,8 +88,14 @@ void print_error(std::string_view prog, const Error& error) {
     std::fputs(text.c_str(), stderr);
 }
 
-void print_warning(std::string_view prog, std::string_view message) {
-    std::fputs(fmt::format("{}: warning: {}\n", prog, one_line(message)).c_str(), stderr);
+void print_warning(std::string_view message) {
+    std::fputs(fmt::format("{}: warning: {}\n", program_name(), one_line(message)).c_str(),
+               stderr);
+}
+
+void print_event(std::string_view message) {
+    std::fputs(fmt::format("{}: {}\n", program_name(), one_line(message)).c_str(), stdout);
+    std::fflush(stdout);
 }
 
 } // namespace backup::util

@@ -33,6 +33,9 @@ std::string exit_code_help();
 class Error {
 public:
     Error(ExitCode code, std::string message) : m_code(code), m_message(std::move(message)) {}
+    // A system call's failure: errno_code() tells callers which (ENOENT, EACCES, ...).
+    Error(ExitCode code, std::string message, int errno_code)
+        : m_code(code), m_message(std::move(message)), m_errno(errno_code) {}
     // Several independent problems found in one phase (a config file, an include list), reported
     // together, one line each. messages must not be empty.
     static Error several(ExitCode code, std::vector<std::string> messages);
@@ -41,6 +44,8 @@ public:
     const std::string& message() const { return m_message; }
     // Further problems reported with this one (see several()).
     const std::vector<std::string>& more() const { return m_more; }
+    // The errno of the system call that failed, or 0 when the error is not one.
+    int errno_code() const { return m_errno; }
 
     // The same error with another exit code (a missing file may be permanent for one caller and
     // temporary for another).
@@ -56,6 +61,7 @@ private:
     ExitCode m_code;
     std::string m_message;
     std::vector<std::string> m_more;
+    int m_errno = 0;
 };
 
 template <typename T = void>
@@ -68,8 +74,22 @@ std::unexpected<Error> fail(ExitCode code, fmt::format_string<Args...> what, Arg
         Error(code, fmt::format("unable to {}", fmt::format(what, std::forward<Args>(args)...))));
 }
 
-// "unable to <what>: <strerror(err)>", exit code 111 (a system failure).
+// "unable to <what>: <strerror(err)>", exit code 111 (a system failure), carrying err.
 std::unexpected<Error> fail_errno(int err, std::string_view what);
+
+// Propagates an error: evaluates an Expected and, when it holds an error, returns that error from
+// the enclosing function (which must return an Expected); else the expression yields the value.
+//   std::string text = TRY(util::read_file(path));
+//   TRY(util::atomic_write(path, text, 0644));
+// A GCC/Clang statement expression (ccache's and SerenityOS's TRY work the same way).
+#define TRY(...)                                                                                   \
+    __extension__({                                                                                \
+        auto&& try_result_ = (__VA_ARGS__);                                                        \
+        if (!try_result_) {                                                                        \
+            return std::unexpected(std::move(try_result_).error());                                \
+        }                                                                                          \
+        std::move(try_result_).value();                                                            \
+    })
 
 // The one exception: "abort this command". Caught only by run_tool().
 class Fatal : public std::runtime_error {
@@ -92,9 +112,15 @@ T value_or_throw(Expected<T> result) {
     }
 }
 
+// The name diagnostics start with: set once, by util::Tool (tests leave the default).
+void set_program_name(std::string_view name);
+std::string_view program_name();
+
 // Writes "prog: error: message" (one line per problem) to stderr.
-void print_error(std::string_view prog, const Error& error);
+void print_error(const Error& error);
 // Writes "prog: warning: message" (one line) to stderr.
-void print_warning(std::string_view prog, std::string_view message);
+void print_warning(std::string_view message);
+// Writes "prog: message" (one line) to stdout and flushes it: an event of a daemon or a run.
+void print_event(std::string_view message);
 
 } // namespace backup::util

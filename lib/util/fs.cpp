@@ -3,7 +3,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <fcntl.h>
-#include <sys/file.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -138,22 +139,56 @@ fs::path TempDir::release() {
     return p;
 }
 
-Expected<std::optional<Fd>> try_lock_file(const std::string& path, unsigned mode) {
-    auto fd = open_fd(path, O_RDWR | O_CREAT, mode);
-    if (!fd) {
-        return std::unexpected(fd.error());
+Expected<bool> rename_noreplace(const std::string& from, const std::string& to) {
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) {
+        return true;
     }
-    int rc = 0;
-    do {
-        rc = ::flock(fd->get(), LOCK_EX | LOCK_NB);
-    } while (rc != 0 && errno == EINTR);
-    if (rc != 0) {
-        if (errno == EWOULDBLOCK) {
-            return std::optional<Fd>();
+    int err = errno;
+    if (err == EINVAL || err == ENOSYS || err == ENOTSUP) {
+        if (::link(from.c_str(), to.c_str()) == 0) {
+            ::unlink(from.c_str());
+            return true;
         }
-        return fail_errno(errno, fmt::format("lock {}", path));
+        err = errno;
     }
-    return std::optional<Fd>(std::move(*fd));
+    if (err == EEXIST) {
+        return false;
+    }
+    return fail_errno(err, fmt::format("rename {} to {}", from, to));
+}
+
+Expected<Fd> open_beneath(const std::string& root, const std::string& relative) {
+    std::string path = fmt::format("{}/{}", root, relative);
+    Fd dir = TRY(open_fd(root, O_RDONLY | O_DIRECTORY));
+    open_how how{};
+    // O_NONBLOCK: a FIFO swapped in after a listing must not block the open.
+    how.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    long fd = -1;
+    do {
+        fd = ::syscall(SYS_openat2, dir.get(), relative.c_str(), &how, sizeof how);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0 && (errno == ENOSYS || errno == EPERM)) {
+        // No openat2 (Linux < 5.6, or a seccomp filter): O_NOFOLLOW covers the file itself.
+        do {
+            fd = ::openat(dir.get(), relative.c_str(),
+                          O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW);
+        } while (fd < 0 && errno == EINTR);
+    }
+    if (fd < 0) {
+        return fail_errno(errno, fmt::format("open {}", path));
+    }
+    Fd file(static_cast<int>(fd));
+    struct stat st {};
+    if (::fstat(file.get(), &st) != 0) {
+        return fail_errno(errno, fmt::format("stat {}", path));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return fail(ExitCode::temporary, "read {}: not a regular file", path);
+    }
+    // Reads block as usual from here on.
+    ::fcntl(file.get(), F_SETFL, ::fcntl(file.get(), F_GETFL) & ~O_NONBLOCK);
+    return file;
 }
 
 Expected<void> check_secret_file(const std::string& path, const std::vector<uid_t>& allowed_owners) {

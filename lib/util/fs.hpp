@@ -1,5 +1,5 @@
-// File-system helpers: whole-file reads, atomic writes, temporary directories, and the check that
-// a file holding secrets is private.
+// File-system helpers: whole-file reads, atomic writes and renames, opening below a directory,
+// temporary directories, and the check that a file holding secrets is private.
 #pragma once
 
 #include <filesystem>
@@ -52,9 +52,16 @@ private:
     std::filesystem::path m_path;
 };
 
-// Opens (creating with mode) and takes an exclusive flock on path without waiting, retrying on
-// EINTR. The lock lasts as long as the descriptor; nullopt when another holder has it.
-Expected<std::optional<Fd>> try_lock_file(const std::string& path, unsigned mode);
+// Renames from to to unless to exists (renameat2 with RENAME_NOREPLACE; link and unlink where
+// the file system lacks it, since link never replaces either): true when renamed, false when to
+// exists and nothing changed.
+Expected<bool> rename_noreplace(const std::string& from, const std::string& to);
+
+// Opens root/relative for reading without following a symbolic link anywhere below root (openat2
+// with RESOLVE_BENEATH and RESOLVE_NO_SYMLINKS; O_NOFOLLOW on the last component where the kernel
+// has no openat2), and only when it is a regular file: whoever writes below root (a storage
+// server's user) cannot make a process running as root read another file, a FIFO or a device.
+Expected<Fd> open_beneath(const std::string& root, const std::string& relative);
 
 // Checks that a file holding secrets is a regular file, not readable or writable by group or
 // others, and owned by one of allowed_owners. The error says how to fix it (chmod/chown).

@@ -2,13 +2,9 @@
 
 #include "util/fd.hpp"
 
+#include "util/socket.hpp"
+
 #include <algorithm>
-#include <arpa/inet.h>
-#include <cerrno>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
 namespace backup::util {
 
@@ -51,23 +47,7 @@ Expected<std::string> dechunk(std::string_view body) {
 Expected<HttpResponse> http_request(const std::string& address, int port,
                                     const HttpRequest& request, std::chrono::seconds timeout) {
     std::string where = fmt::format("{}:{}", address, port);
-    Fd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!sock) {
-        return fail_errno(errno, "create a socket");
-    }
-    timeval tv{};
-    tv.tv_sec = static_cast<time_t>(timeout.count());
-    ::setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(sock.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    if (::inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1) {
-        return fail(ExitCode::permanent, "connect to {}: not an IPv4 address", where);
-    }
-    if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        return fail_errno(errno, fmt::format("connect to {}", where));
-    }
+    Fd sock = TRY(connect_tcp(address, port, timeout));
     std::string text = fmt::format("{} {} HTTP/1.1\r\n", request.method, request.target);
     bool has_host = false;
     for (const auto& [name, value] : request.headers) {
@@ -79,9 +59,7 @@ Expected<HttpResponse> http_request(const std::string& address, int port,
     }
     text += fmt::format("Content-Length: {}\r\nConnection: close\r\n\r\n", request.body.size());
     text += request.body;
-    if (auto ok = write_all(sock.get(), text, where); !ok) {
-        return std::unexpected(ok.error());
-    }
+    TRY(write_all(sock.get(), text, where));
     auto raw = read_all(sock.get(), where);
     if (!raw) {
         return std::unexpected(raw.error());

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdexcept>
 #include <unistd.h>
+#include <memory>
 #include <vector>
 
 #include <openssl/evp.h>
@@ -85,35 +86,38 @@ std::string sha256_hex(std::string_view data) {
     return to_hex(hash.finish());
 }
 
-Expected<FileHash> sha256_file(const std::string& path, bool drop_cache) {
-    auto fd = open_fd(path, O_RDONLY);
-    if (!fd) {
-        return std::unexpected(fd.error());
-    }
-    ::posix_fadvise(fd->get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+Expected<FileHash> sha256_fd(int fd, const std::string& what, bool drop_cache) {
     constexpr std::size_t k_chunk = 1 << 20;
-    std::vector<char> buffer(k_chunk);
+    // One buffer per thread, not one per file: most packs are a few MiB, and the audit hashes
+    // with a thread pool.
+    thread_local std::unique_ptr<char[]> buffer = std::make_unique_for_overwrite<char[]>(k_chunk);
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     Sha256 hash;
     FileHash result;
     for (;;) {
-        ssize_t n = ::read(fd->get(), buffer.data(), buffer.size());
+        ssize_t n = ::read(fd, buffer.get(), k_chunk);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
             }
-            return fail_errno(errno, fmt::format("read {}", path));
+            return fail_errno(errno, fmt::format("read {}", what));
         }
         if (n == 0) {
             break;
         }
-        hash.update(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+        hash.update(std::string_view(buffer.get(), static_cast<std::size_t>(n)));
         if (drop_cache) {
-            ::posix_fadvise(fd->get(), static_cast<off_t>(result.size), n, POSIX_FADV_DONTNEED);
+            ::posix_fadvise(fd, static_cast<off_t>(result.size), n, POSIX_FADV_DONTNEED);
         }
         result.size += static_cast<std::uint64_t>(n);
     }
     result.hex = to_hex(hash.finish());
     return result;
+}
+
+Expected<FileHash> sha256_file(const std::string& path, bool drop_cache) {
+    Fd fd = TRY(open_fd(path, O_RDONLY));
+    return sha256_fd(fd.get(), path, drop_cache);
 }
 
 } // namespace backup::util

@@ -43,9 +43,12 @@ struct FileHash {
     std::uint64_t size = 0;   // bytes hashed
 };
 
-// Hashes a file with large sequential reads. With drop_cache, tells the kernel after each chunk
-// that the pages will not be needed again (posix_fadvise DONTNEED), so a full audit does not
-// evict everything else from the page cache.
+// Hashes what fd reads from its current offset to its end, in 1 MiB sequential reads; what names
+// the file in errors. With drop_cache, tells the kernel after each chunk that the pages will not
+// be needed again (posix_fadvise DONTNEED), so a full audit does not evict everything else from
+// the page cache.
+Expected<FileHash> sha256_fd(int fd, const std::string& what, bool drop_cache = false);
+// The same for the file at path.
 Expected<FileHash> sha256_file(const std::string& path, bool drop_cache = false);
 
 } // namespace backup::util

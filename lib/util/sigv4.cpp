@@ -55,14 +55,6 @@ std::string sigv4_canonical_query(const std::map<std::string, std::string>& quer
     return out;
 }
 
-std::string sigv4_timestamp(std::time_t when) {
-    std::tm tm{};
-    ::gmtime_r(&when, &tm);
-    char buffer[32];
-    std::strftime(buffer, sizeof buffer, "%Y%m%dT%H%M%SZ", &tm);
-    return buffer;
-}
-
 std::string sigv4_authorization(const SigV4Request& request, const SigV4Credentials& credentials,
                                 std::string_view amz_date) {
     std::string canonical_headers;

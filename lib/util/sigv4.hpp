@@ -28,8 +28,7 @@ struct SigV4Credentials {
 std::string sigv4_uri_encode(std::string_view text);
 // The canonical query string: names and values encoded, sorted by name.
 std::string sigv4_canonical_query(const std::map<std::string, std::string>& query);
-// "YYYYMMDDTHHMMSSZ" for a UTC time.
-std::string sigv4_timestamp(std::time_t when);
+// The x-amz-date of a request is util::format_compact_time (util/time.hpp).
 
 // Signs the request at amz_date ("YYYYMMDDTHHMMSSZ", which must also be the request's
 // x-amz-date header): returns the Authorization header value. Every header in request.headers

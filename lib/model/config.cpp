@@ -1,0 +1,305 @@
+#include "model/config.hpp"
+
+#include <algorithm>
+#include <set>
+#include <sys/stat.h>
+
+#include <yaml-cpp/yaml.h>
+
+#include "model/layout.hpp"
+
+namespace backup::core {
+
+using util::ExitCode;
+using util::YamlMap;
+
+std::string_view to_string(ServerKind kind) {
+    return kind == ServerKind::versitygw ? "versitygw" : "rest-server";
+}
+
+std::string_view to_string(Topology topology) {
+    return topology == Topology::dedicated ? "dedicated" : "shared";
+}
+
+std::optional<ServerKind> parse_server_kind(std::string_view text) {
+    if (text == "versitygw") {
+        return ServerKind::versitygw;
+    }
+    if (text == "rest-server") {
+        return ServerKind::rest_server;
+    }
+    return std::nullopt;
+}
+
+std::optional<Topology> parse_topology(std::string_view text) {
+    if (text == "dedicated") {
+        return Topology::dedicated;
+    }
+    if (text == "shared") {
+        return Topology::shared;
+    }
+    return std::nullopt;
+}
+
+namespace {
+
+bool has_dotdot(const fs::path& p) {
+    return std::any_of(p.begin(), p.end(), [](const fs::path& c) { return c == ".."; });
+}
+
+} // namespace
+
+util::Expected<void> validate_destination(const Destination& d) {
+    bool name_ok = !d.name.empty() && d.name.size() <= 32 &&
+                   std::all_of(d.name.begin(), d.name.end(), [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                              c == '_';
+                   });
+    if (!name_ok) {
+        return util::fail(ExitCode::permanent,
+                          "use destination '{}': a name is 1 to 32 of a-z, 0-9, '-', '_'", d.name);
+    }
+    if (d.path.empty() == d.remote.empty()) {
+        return util::fail(ExitCode::permanent,
+                          "use destination '{}': give exactly one of 'path' and 'remote'", d.name);
+    }
+    if (!d.path.empty() && (!d.path.is_absolute() || has_dotdot(d.path))) {
+        return util::fail(ExitCode::permanent,
+                          "use destination '{}': path {} must be absolute, without '..'", d.name,
+                          d.path.string());
+    }
+    if (!d.remote.empty()) {
+        auto colon = d.remote.find(':');
+        // A connection string (":s3,access_key_id=...:bucket") would put credentials into the
+        // configuration and onto command lines; only named remotes are accepted.
+        bool named = colon != std::string::npos && colon > 0 &&
+                     d.remote.find_first_of(",={}") == std::string::npos &&
+                     d.remote.find("..") == std::string::npos;
+        if (!named) {
+            return util::fail(ExitCode::permanent,
+                              "use destination '{}': remote '{}' must be an rclone remote "
+                              "'NAME:PATH' (credentials belong in rclone's config or "
+                              "RCLONE_CONFIG_* variables)",
+                              d.name, d.remote);
+        }
+    }
+    return {};
+}
+
+namespace {
+
+std::vector<Destination> read_destinations(YamlMap& map) {
+    std::vector<Destination> out;
+    auto list = map.map_list("destinations");
+    if (!list) {
+        return out;
+    }
+    std::set<std::string> names;
+    for (auto& item : *list) {
+        Destination d;
+        d.name = item.string("name").value_or("");
+        d.path = item.string("path").value_or("");
+        d.remote = item.string("remote").value_or("");
+        item.reject_unknown_keys();
+        if (auto ok = validate_destination(d); !ok) {
+            item.problem("", ok.error().message());
+        } else if (!names.insert(d.name).second) {
+            item.problem("name", fmt::format("destination name '{}' used twice", d.name));
+        }
+        out.push_back(std::move(d));
+    }
+    return out;
+}
+
+} // namespace
+
+std::string ClientConfig::repository_url() const {
+    if (kind == ServerKind::versitygw) {
+        return fmt::format("s3:http://{}:{}/{}", address, port, bucket);
+    }
+    return fmt::format("rest:http://{}:{}/{}/", address, port, user);
+}
+
+util::Expected<ClientConfig> load_client_config(const std::string& path) {
+    auto node = util::load_yaml_file(path);
+    if (!node) {
+        return std::unexpected(node.error());
+    }
+    util::ConfigProblems problems(path);
+    YamlMap top(*node, "", problems);
+    ClientConfig c;
+    auto schema = top.integer("schema", 1, 1000);
+    if (!schema) {
+        top.problem("schema", "missing or invalid schema number");
+    } else if (*schema != k_client_config_schema) {
+        top.problem("schema", fmt::format("schema {} is not supported (this version reads {})",
+                                          *schema, k_client_config_schema));
+    }
+    c.host = top.string("host").value_or("");
+    if (auto ok = validate_host_name(c.host); !ok) {
+        top.problem("host", ok.error().message());
+    }
+    if (auto server = top.map("server")) {
+        auto kind = server->string("kind").value_or("");
+        if (auto k = parse_server_kind(kind)) {
+            c.kind = *k;
+        } else {
+            server->problem("kind", "expected versitygw or rest-server");
+        }
+        auto topo = server->string("topology").value_or("dedicated");
+        if (auto t = parse_topology(topo)) {
+            c.topology = *t;
+        } else {
+            server->problem("topology", "expected dedicated or shared");
+        }
+        c.address = server->string("address").value_or("");
+        c.port = static_cast<int>(server->integer("port", 1, 65535).value_or(0));
+        c.user = server->string("user").value_or("");
+        c.bucket = server->string("bucket").value_or("");
+        server->reject_unknown_keys();
+        if (c.port == 0) {
+            server->problem("port", "missing");
+        }
+    } else {
+        top.problem("server", "missing");
+    }
+    c.repository = top.string("repository").value_or("");
+    if (!c.repository.is_absolute() || has_dotdot(c.repository)) {
+        top.problem("repository", "expected an absolute path without '..'");
+    }
+    if (auto owner = top.map("owner")) {
+        c.owner_user = owner->string("user").value_or("");
+        c.owner_group = owner->string("group").value_or("");
+        owner->reject_unknown_keys();
+    }
+    c.destinations = read_destinations(top);
+    if (auto audit = top.map("audit")) {
+        c.audit_fraction = static_cast<int>(audit->integer("fraction", 1, 10000).value_or(30));
+        audit->reject_unknown_keys();
+    }
+    if (auto status = top.map("status")) {
+        c.expected_interval_hours =
+            static_cast<int>(status->integer("expected_interval_hours", 1, 24 * 366).value_or(26));
+        status->reject_unknown_keys();
+    }
+    top.reject_unknown_keys();
+    if (auto ok = problems.result(); !ok) {
+        return std::unexpected(ok.error());
+    }
+    return c;
+}
+
+std::string render_client_config(const ClientConfig& c) {
+    YAML::Emitter out;
+    out << YAML::BeginMap;
+    out << YAML::Key << "schema" << YAML::Value << k_client_config_schema;
+    out << YAML::Key << "host" << YAML::Value << c.host;
+    out << YAML::Key << "server" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "kind" << YAML::Value << std::string(to_string(c.kind));
+    out << YAML::Key << "topology" << YAML::Value << std::string(to_string(c.topology));
+    out << YAML::Key << "address" << YAML::Value << c.address;
+    out << YAML::Key << "port" << YAML::Value << c.port;
+    out << YAML::Key << "user" << YAML::Value << c.user;
+    if (!c.bucket.empty()) {
+        out << YAML::Key << "bucket" << YAML::Value << c.bucket;
+    }
+    out << YAML::EndMap;
+    out << YAML::Key << "repository" << YAML::Value << c.repository.string();
+    out << YAML::Key << "owner" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "user" << YAML::Value << c.owner_user;
+    out << YAML::Key << "group" << YAML::Value << c.owner_group;
+    out << YAML::EndMap;
+    out << YAML::Key << "destinations" << YAML::Value << YAML::BeginSeq;
+    for (const auto& d : c.destinations) {
+        out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << d.name;
+        if (d.is_local()) {
+            out << YAML::Key << "path" << YAML::Value << d.path.string();
+        } else {
+            out << YAML::Key << "remote" << YAML::Value << d.remote;
+        }
+        out << YAML::EndMap;
+    }
+    out << YAML::EndSeq;
+    out << YAML::Key << "audit" << YAML::Value << YAML::BeginMap << YAML::Key << "fraction"
+        << YAML::Value << c.audit_fraction << YAML::EndMap;
+    out << YAML::Key << "status" << YAML::Value << YAML::BeginMap << YAML::Key
+        << "expected_interval_hours" << YAML::Value << c.expected_interval_hours << YAML::EndMap;
+    out << YAML::EndMap;
+    return fmt::format("# Written by new-restic-server: what was provisioned for {}.\n"
+                       "# Destinations, audit and status settings may be edited by hand.\n{}\n",
+                       c.host, out.c_str());
+}
+
+util::Expected<ServerConfig> load_server_config(const std::string& path, bool explicit_path) {
+    ServerConfig c;
+    struct stat st {};
+    if (!explicit_path && ::stat(path.c_str(), &st) != 0 && errno == ENOENT) {
+        return c;
+    }
+    auto node = util::load_yaml_file(path);
+    if (!node) {
+        return std::unexpected(node.error().with_code(ExitCode::permanent));
+    }
+    util::ConfigProblems problems(path);
+    YamlMap top(*node, "", problems);
+    if (auto root = top.string("root")) {
+        c.root = *root;
+        if (!c.root.is_absolute() || has_dotdot(c.root)) {
+            top.problem("root", "expected an absolute path without '..'");
+        }
+    }
+    if (auto kind = top.string("server")) {
+        if (auto k = parse_server_kind(*kind)) {
+            c.kind = *k;
+        } else {
+            top.problem("server", "expected versitygw or rest-server");
+        }
+    }
+    if (auto topo = top.string("topology")) {
+        if (auto t = parse_topology(*topo)) {
+            c.topology = *t;
+        } else {
+            top.problem("topology", "expected dedicated or shared");
+        }
+    }
+    c.listen_address = top.string("listen_address").value_or(c.listen_address);
+    c.public_address = top.string("public_address").value_or("");
+    if (auto ports = top.map("ports")) {
+        c.port_min = static_cast<int>(ports->integer("min", 1, 65535).value_or(c.port_min));
+        c.port_max = static_cast<int>(ports->integer("max", 1, 65535).value_or(c.port_max));
+        ports->reject_unknown_keys();
+        if (c.port_min > c.port_max) {
+            ports->problem("", "min is above max");
+        }
+    }
+    if (auto owner = top.map("owner")) {
+        c.owner_user = owner->string("user").value_or(c.owner_user);
+        c.owner_group = owner->string("group").value_or(c.owner_group);
+        owner->reject_unknown_keys();
+    }
+    if (auto rs = top.map("rest_server")) {
+        c.append_only = rs->boolean("append_only").value_or(false);
+        c.max_size = rs->string("max_size").value_or("");
+        if (!c.max_size.empty() &&
+            c.max_size.find_first_not_of("0123456789") != std::string::npos) {
+            rs->problem("max_size", "expected a number of bytes");
+        }
+        rs->reject_unknown_keys();
+    }
+    c.audit_fraction = static_cast<int>(top.integer("audit_fraction", 1, 10000).value_or(30));
+    c.destinations = read_destinations(top);
+    if (auto bin = top.map("binaries")) {
+        c.versitygw_binary = bin->string("versitygw").value_or("");
+        c.rest_server_binary = bin->string("rest-server").value_or("");
+        c.backup_syncd_binary = bin->string("backup-syncd").value_or("");
+        c.restic_replicate_binary = bin->string("restic-replicate").value_or("");
+        bin->reject_unknown_keys();
+    }
+    top.reject_unknown_keys();
+    if (auto ok = problems.result(); !ok) {
+        return std::unexpected(ok.error());
+    }
+    return c;
+}
+
+} // namespace backup::core

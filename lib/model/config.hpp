@@ -1,0 +1,94 @@
+// The two configuration files of the backup server:
+// - the server-wide config (optional, YAML; new-restic-server -c): defaults for provisioning;
+// - each client's conf/client.yaml: what was provisioned for it, read by every server-side tool
+//   (backup-syncd, restic-replicate, restic-audit, backup-status).
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/defaults.hpp"
+#include "util/error.hpp"
+#include "util/yaml.hpp"
+
+namespace backup::core {
+
+namespace fs = std::filesystem;
+
+inline constexpr int k_client_config_schema = 1;
+
+enum class ServerKind { versitygw, rest_server };
+enum class Topology { dedicated, shared };
+
+std::string_view to_string(ServerKind kind);
+std::string_view to_string(Topology topology);
+std::optional<ServerKind> parse_server_kind(std::string_view text);
+std::optional<Topology> parse_topology(std::string_view text);
+
+// Where replicas go: a local directory or an rclone remote ("b2:bucket/web1"), whose
+// credentials come from rclone's config file or RCLONE_CONFIG_* variables, never from here.
+struct Destination {
+    std::string name;   // [a-z0-9_-]{1,32}, unique per client
+    fs::path path;      // absolute local path, or empty
+    std::string remote; // rclone remote "name:path", or empty
+    bool is_local() const { return !path.empty(); }
+};
+
+// Checks one destination; the errors name it. Used for both config files.
+util::Expected<void> validate_destination(const Destination& destination);
+
+struct ClientConfig {
+    std::string host;
+    ServerKind kind = ServerKind::versitygw;
+    Topology topology = Topology::dedicated;
+    std::string address;      // host name or IP the client connects to
+    int port = 0;             // the storage server's port
+    std::string user;         // rest-server user, or versitygw account (shared topology)
+    std::string bucket;       // versitygw bucket (empty for rest-server)
+    fs::path repository;      // the repository directory on this server (plain files)
+    std::string owner_user;   // services run as this user (chpst -u)
+    std::string owner_group;
+    std::vector<Destination> destinations;
+    int audit_fraction = k_default_audit_fraction; // restic-audit checks 1/N of the files per run
+    int expected_interval_hours = k_default_expected_interval_hours; // backup-status calls a client stale after this
+
+    // The URL the client's RESTIC_REPOSITORY holds.
+    std::string repository_url() const;
+};
+
+// Reads and checks conf/client.yaml; every problem is reported with file, line and key (100).
+util::Expected<ClientConfig> load_client_config(const std::string& path);
+// The YAML text of a client config (with a comment header and the schema number).
+std::string render_client_config(const ClientConfig& config);
+
+struct ServerConfig {
+    fs::path root{std::string(k_default_root)};
+    ServerKind kind = ServerKind::versitygw;
+    Topology topology = Topology::dedicated;
+    std::string listen_address = "0.0.0.0"; // where storage servers listen
+    std::string public_address;              // what clients connect to; default: gethostname()
+    int port_min = k_default_port_min;
+    int port_max = k_default_port_max;
+    std::string owner_user{k_default_owner};
+    std::string owner_group{k_default_owner};
+    bool append_only = false;                // rest-server --append-only
+    std::string max_size;                    // rest-server --max-size (bytes), empty: none
+    int audit_fraction = k_default_audit_fraction;
+    // Destinations every new client gets; "{host}" in a path or remote is the client's name.
+    std::vector<Destination> destinations;
+    // Programs; empty means: the toolkit's own next to the running executable, the storage
+    // servers from PATH.
+    std::string versitygw_binary;
+    std::string rest_server_binary;
+    std::string backup_syncd_binary;
+    std::string restic_replicate_binary;
+};
+
+// Reads a server config; a missing file at the default path gives the defaults, a missing file
+// named explicitly is an error.
+util::Expected<ServerConfig> load_server_config(const std::string& path, bool explicit_path);
+
+} // namespace backup::core

@@ -1,0 +1,32 @@
+// The toolkit's defaults, in one place: where things are when nobody says otherwise.
+#pragma once
+
+#include <chrono>
+#include <string_view>
+
+namespace backup::core {
+
+// --- the backup server -------------------------------------------------------------------------
+inline constexpr std::string_view k_default_root = "/backups";
+inline constexpr std::string_view k_default_server_config = "/etc/restic-backup/server.yaml";
+// The user and group the storage servers and watchers run as.
+inline constexpr std::string_view k_default_owner = "restic";
+// Ports of dedicated and shared storage server instances.
+inline constexpr int k_default_port_min = 8100;
+inline constexpr int k_default_port_max = 8999;
+// restic-audit hashes 1/N of the files per run.
+inline constexpr int k_default_audit_fraction = 30;
+inline constexpr int k_max_audit_fraction = 10000;
+// Temporary names younger than this are no audit finding.
+inline constexpr std::chrono::seconds k_default_temporary_grace{24 * 3600};
+// backup-status calls a client stale when its newest snapshot is older.
+inline constexpr int k_default_expected_interval_hours = 26;
+
+// --- the client --------------------------------------------------------------------------------
+inline constexpr std::string_view k_default_environ_file = "/etc/restic/environ";
+inline constexpr std::string_view k_default_wrapper_config = "/etc/restic/restic-wrapper.yaml";
+inline constexpr std::string_view k_default_include_file = "/etc/restic/include-files";
+inline constexpr std::string_view k_default_exclude_file = "/etc/restic/exclude-files";
+inline constexpr std::string_view k_default_wrapper_state_dir = "/var/lib/restic-wrapper";
+
+} // namespace backup::core

@@ -1,0 +1,61 @@
+// Where things live on the backup server (see DESIGN.md, "Layout on the server"), and the rules
+// for client host names, which become path components, bucket names and user names.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/defaults.hpp"
+#include "util/error.hpp"
+
+namespace backup::core {
+
+namespace fs = std::filesystem;
+
+inline constexpr std::size_t k_max_host_length = 63;
+
+// A client host name: 1 to 63 characters of lowercase letters, digits, '-' and '.', starting
+// and ending with a letter or digit, no "..": a DNS name that is safe as a path component, an
+// htpasswd user and (from 3 characters) an S3 bucket name. The error says what is wrong (100).
+util::Expected<void> validate_host_name(std::string_view host);
+
+// The paths of one client under the server root.
+struct ClientPaths {
+    fs::path dir;          // <root>/systems/<host>
+    fs::path conf;         // conf/
+    fs::path service;      // conf/runsvdir: the client's service, linked into the scan dir
+    fs::path services;     // conf/runsvs: scanned by the client's own runsvdir
+    fs::path config_file;  // conf/client.yaml
+    fs::path secrets;      // secrets/ (0700)
+    fs::path data;         // data/: the storage server's directory
+    fs::path logs;         // logs/<service>/ for svlogd
+    fs::path state;        // state/: daemon state, ledgers, status JSON
+    fs::path environ_file; // client/environ: for the client's /etc/restic/environ (0600)
+};
+
+// The paths of the whole server.
+class ServerLayout {
+public:
+    explicit ServerLayout(fs::path root) : m_root(std::move(root)) {}
+
+    const fs::path& root() const { return m_root; }
+    fs::path systems() const { return m_root / "systems"; }
+    // The directory the top-level runsvdir scans: one symlink per enabled client.
+    fs::path scan_dir() const { return systems() / "conf" / "runit"; }
+    // The link that enables a client.
+    fs::path enable_link(std::string_view host) const { return scan_dir() / std::string(host); }
+    ClientPaths client(std::string_view host) const;
+    // Paths of a client laid out below another directory (a staging directory that is renamed
+    // into place), with the same relative structure.
+    static ClientPaths client_at(const fs::path& dir);
+    // The clients provisioned under the root: every directory of systems/ named like a host that
+    // holds conf/client.yaml, sorted. An unlistable systems/ is an error.
+    util::Expected<std::vector<std::string>> clients() const;
+
+private:
+    fs::path m_root;
+};
+
+} // namespace backup::core

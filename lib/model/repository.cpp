@@ -1,0 +1,141 @@
+#include "model/repository.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace backup::core {
+
+bool is_repository_id(std::string_view name) {
+    return name.size() == 64 && std::all_of(name.begin(), name.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+}
+
+RepoFileKind classify_repository_path(std::string_view relative) {
+    if (relative == "config") {
+        return RepoFileKind::config;
+    }
+    auto slash = relative.find('/');
+    if (slash == std::string_view::npos) {
+        return RepoFileKind::other;
+    }
+    std::string_view dir = relative.substr(0, slash);
+    std::string_view rest = relative.substr(slash + 1);
+    if (dir == "data") {
+        auto inner = rest.find('/');
+        if (inner == std::string_view::npos) {
+            return is_repository_id(rest) ? RepoFileKind::misplaced_pack : RepoFileKind::other;
+        }
+        std::string_view sub = rest.substr(0, inner);
+        std::string_view name = rest.substr(inner + 1);
+        if (!is_repository_id(name)) {
+            return RepoFileKind::other;
+        }
+        return name.substr(0, 2) == sub ? RepoFileKind::pack : RepoFileKind::misplaced_pack;
+    }
+    if (!is_repository_id(rest)) {
+        return RepoFileKind::other;
+    }
+    if (dir == "keys") {
+        return RepoFileKind::key;
+    }
+    if (dir == "index") {
+        return RepoFileKind::index;
+    }
+    if (dir == "snapshots") {
+        return RepoFileKind::snapshot;
+    }
+    if (dir == "locks") {
+        return RepoFileKind::lock;
+    }
+    return RepoFileKind::other;
+}
+
+std::string_view path_file_name(std::string_view relative) {
+    auto slash = relative.rfind('/');
+    return slash == std::string_view::npos ? relative : relative.substr(slash + 1);
+}
+
+std::string_view path_parent(std::string_view relative) {
+    auto slash = relative.rfind('/');
+    return slash == std::string_view::npos ? std::string_view() : relative.substr(0, slash);
+}
+
+bool is_content_addressed(RepoFileKind kind) {
+    return kind != RepoFileKind::config && kind != RepoFileKind::other;
+}
+
+std::string_view to_string(RepoFileKind kind) {
+    switch (kind) {
+    case RepoFileKind::config:
+        return "config";
+    case RepoFileKind::key:
+        return "key";
+    case RepoFileKind::pack:
+        return "pack";
+    case RepoFileKind::misplaced_pack:
+        return "misplaced pack";
+    case RepoFileKind::index:
+        return "index";
+    case RepoFileKind::snapshot:
+        return "snapshot";
+    case RepoFileKind::lock:
+        return "lock";
+    case RepoFileKind::other:
+        return "other";
+    }
+    return "other";
+}
+
+std::string_view to_string(ReplicatePhase phase) {
+    switch (phase) {
+    case ReplicatePhase::keys:
+        return "keys";
+    case ReplicatePhase::config:
+        return "config";
+    case ReplicatePhase::data:
+        return "data";
+    case ReplicatePhase::index:
+        return "index";
+    case ReplicatePhase::snapshots:
+        return "snapshots";
+    }
+    return "config";
+}
+
+std::optional<ReplicatePhase> replicate_phase(RepoFileKind kind) {
+    switch (kind) {
+    case RepoFileKind::config:
+        return ReplicatePhase::config;
+    case RepoFileKind::key:
+        return ReplicatePhase::keys;
+    case RepoFileKind::pack:
+        return ReplicatePhase::data;
+    case RepoFileKind::index:
+        return ReplicatePhase::index;
+    case RepoFileKind::snapshot:
+        return ReplicatePhase::snapshots;
+    case RepoFileKind::misplaced_pack:
+    case RepoFileKind::lock:
+    case RepoFileKind::other:
+        return std::nullopt;
+    }
+    return std::nullopt;
+}
+
+std::string replica_path(ReplicatePhase phase, std::string_view id) {
+    switch (phase) {
+    case ReplicatePhase::config:
+        return "config";
+    case ReplicatePhase::data:
+        return fmt::format("data/{}/{}", id.substr(0, 2), id);
+    case ReplicatePhase::keys:
+    case ReplicatePhase::index:
+    case ReplicatePhase::snapshots:
+        break;
+    }
+    return fmt::format("{}/{}", to_string(phase), id);
+}
+
+} // namespace backup::core

@@ -1,0 +1,52 @@
+// What provisioning a client makes, worked out before anything is written: its configuration,
+// paths, credentials and the values of its run scripts. Pure, so that a unit test can check it
+// without root or a server.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "model/config.hpp"
+#include "model/layout.hpp"
+#include "provision/credentials.hpp"
+#include "provision/owner.hpp"
+#include "provision/provision.hpp"
+#include "provision/services.hpp"
+#include "util/error.hpp"
+
+namespace backup::core {
+
+// The programs the services of a client run, as absolute paths.
+struct Programs {
+    std::string storage;   // versitygw or rest-server
+    std::string syncd;     // backup-syncd
+    std::string replicate; // restic-replicate
+};
+
+// The programs: as the server config names them, else the toolkit's own next to the running
+// executable, else from PATH. One not found is an error (100) saying how to name it.
+util::Expected<Programs> resolve_programs(const ServerConfig& server, ServerKind kind);
+
+// A new client's configuration from the server config and the request: kind, topology, owner,
+// address (the request's, else public_address, else this_host), audit fraction, and the server's
+// destinations with "{host}" replaced. Port, user, bucket and repository come with plan_client.
+ClientConfig initial_client_config(const ServerConfig& server, const ProvisionRequest& request,
+                                   std::string_view this_host);
+
+struct ClientPlan {
+    ClientConfig config; // what conf/client.yaml will say
+    ClientPaths paths;   // where it goes
+    Credentials credentials;
+    bool shared = false;
+    std::string storage_service; // "versitygw" or "rest-server"
+    TemplateValues values;       // for every run script of the client
+};
+
+// Completes config (its port set) into the plan: the user (rest-server: the host; a shared
+// versitygw account: its access key; a dedicated versitygw: the host), the bucket (the host,
+// with "-restic" appended below 3 characters), the repository directory, and the template
+// values of the run scripts.
+ClientPlan plan_client(const ServerConfig& server, ClientConfig config, const Owner& owner,
+                       const Programs& programs, Credentials credentials);
+
+} // namespace backup::core

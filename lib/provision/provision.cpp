@@ -1,0 +1,172 @@
+#include "provision/provision.hpp"
+
+#include <cerrno>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "provision/clients.hpp"
+#include "provision/plan.hpp"
+#include "provision/ports.hpp"
+#include "provision/shared_instance.hpp"
+#include "util/fs.hpp"
+#include "util/lock.hpp"
+#include "util/undo.hpp"
+
+namespace backup::core {
+
+using util::ExitCode;
+using util::Expected;
+
+namespace {
+
+std::string this_host_name() {
+    char name[256] = {};
+    ::gethostname(name, sizeof name - 1);
+    return name;
+}
+
+// The root must exist (an administrator's choice, not ours to invent); its systems/ and scan
+// directory are ours.
+Expected<void> prepare_root(const ServerConfig& server, const ServerLayout& layout) {
+    std::error_code ec;
+    if (!fs::is_directory(server.root, ec)) {
+        return util::fail(ExitCode::permanent, "use root {}: not a directory", server.root.string());
+    }
+    for (const auto& dir : {layout.systems(), layout.systems() / "conf", layout.scan_dir()}) {
+        if (!fs::is_directory(dir, ec) && ::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+            return util::fail_errno(errno, fmt::format("create directory {}", dir.string()));
+        }
+    }
+    return {};
+}
+
+// A dedicated client's own port, or the shared instance's (made with the first shared client).
+Expected<int> assign_port(const ServerConfig& server, const ServerLayout& layout,
+                          const ClientConfig& config, const ProvisionRequest& request,
+                          const Owner& owner, const std::string& storage_binary) {
+    if (config.topology == Topology::dedicated) {
+        return choose_port(server, layout, request.port);
+    }
+    if (request.port) {
+        return util::fail(ExitCode::permanent,
+                          "use port {} for {}: a shared client uses the shared instance's port",
+                          *request.port, config.host);
+    }
+    SharedInstance instance =
+        TRY(ensure_shared_instance(server, layout, config.kind, owner, storage_binary));
+    return instance.port;
+}
+
+// Everything of the client below p (a staging directory that becomes plan.paths).
+Expected<void> build_client(const ClientPlan& plan, const ClientPaths& p, const Owner& owner) {
+    const ClientPaths& final_paths = plan.paths;
+    for (const auto& dir : {p.conf, p.services, p.dir / "client"}) {
+        TRY(make_dir(dir, 0755));
+    }
+    TRY(make_dir(p.secrets, 0700, &owner));
+    if (!plan.shared) {
+        TRY(make_dir(p.data, 0750, &owner));
+    }
+    TRY(make_dir(p.state, 0750, &owner));
+    TRY(make_dir(p.logs, 0755));
+    // The client's own service: its runsvdir, the control/t that stops the whole tree.
+    TRY(make_service(p.service, "client/run", plan.values, p.logs / "runsvdir",
+                     final_paths.logs / "runsvdir", owner));
+    TRY(make_dir(p.service / "control", 0755));
+    TRY(render_to(p.service / "control" / "t", "client/control-t", plan.values, 0755));
+    // A shared client's storage server is the shared instance: only backup-syncd here.
+    const std::string& storage = plan.storage_service;
+    if (!plan.shared) {
+        TRY(make_service(p.services / storage, storage + "/run", plan.values, p.logs / storage,
+                         final_paths.logs / storage, owner));
+    }
+    TRY(make_service(p.services / "backup-syncd", "backup-syncd/run", plan.values,
+                     p.logs / "backup-syncd", final_paths.logs / "backup-syncd", owner));
+    if (plan.shared && plan.config.kind == ServerKind::versitygw) {
+        TRY(write_account(p.secrets, plan.credentials, owner));
+    } else {
+        TRY(write_secrets(p.secrets, plan.config, plan.credentials, owner));
+    }
+    TRY(write_file(p.config_file, render_client_config(plan.config), 0644));
+    return write_file(p.environ_file, render_environ(plan.config, plan.credentials), 0600);
+}
+
+// Makes the client real: its account and bucket on a shared versitygw, the staging directory
+// renamed into place, a shared rest-server's htpasswd. Undone in reverse when a step fails.
+Expected<void> commit_client(const ServerConfig& server, const ServerLayout& layout,
+                             const ClientPlan& plan, util::TempDir& staging, const Owner& owner) {
+    util::UndoStack undo;
+    const ClientConfig& config = plan.config;
+    if (plan.shared && config.kind == ServerKind::versitygw) {
+        VersitygwAdmin admin = TRY(shared_admin(server, layout));
+        TRY(admin.wait_ready(std::chrono::seconds(30)));
+        TRY(admin.create_user(config.user, plan.credentials.secret));
+        undo.push([admin, user = config.user] { (void)admin.delete_user(user); });
+        TRY(admin.create_bucket(config.bucket, config.user));
+        undo.push([admin, bucket = config.bucket] { (void)admin.delete_bucket(bucket); });
+    }
+    TRY(rename_into_place(staging.path(), plan.paths.dir));
+    staging.release();
+    if (plan.shared && config.kind == ServerKind::rest_server) {
+        // The client is in place: the htpasswd is composed from the clients on disk.
+        undo.push([&] {
+            std::error_code ec;
+            fs::remove_all(plan.paths.dir, ec);
+            (void)rebuild_shared_htpasswd(layout, owner);
+        });
+        if (auto ok = rebuild_shared_htpasswd(layout, owner); !ok) {
+            return std::unexpected(
+                ok.error().with_context(fmt::format("provision {}", config.host)));
+        }
+    }
+    undo.commit();
+    return {};
+}
+
+} // namespace
+
+Expected<void> rename_into_place(const fs::path& from, const fs::path& to) {
+    if (!TRY(util::rename_noreplace(from.string(), to.string()))) {
+        return util::fail(ExitCode::permanent, "create {}: it exists", to.string());
+    }
+    return util::fsync_directory(to.parent_path().string());
+}
+
+Expected<ProvisionResult> provision_client(const ServerConfig& server,
+                                           const ProvisionRequest& request) {
+    TRY(validate_host_name(request.host));
+    ServerLayout layout(server.root);
+    ClientConfig config = initial_client_config(server, request, this_host_name());
+    Owner owner = TRY(resolve_owner(config.owner_user, config.owner_group));
+    Programs programs = TRY(resolve_programs(server, config.kind));
+    TRY(prepare_root(server, layout));
+    auto lock = TRY(lock_server(layout));
+    ClientPaths final_paths = layout.client(config.host);
+    std::error_code ec;
+    if (fs::exists(fs::symlink_status(final_paths.dir, ec))) {
+        return util::fail(ExitCode::permanent,
+                          "provision {}: it exists ({}); nothing was changed (to replace its keys "
+                          "use --rotate-keys, to start over use --remove first)",
+                          config.host, final_paths.dir.string());
+    }
+    config.port = TRY(assign_port(server, layout, config, request, owner, programs.storage));
+    Credentials credentials = TRY(make_credentials(config));
+    ClientPlan plan = plan_client(server, std::move(config), owner, programs, credentials);
+    if (plan.shared && fs::exists(fs::symlink_status(plan.config.repository, ec))) {
+        return util::fail(ExitCode::permanent,
+                          "provision {}: {} exists in the shared {} (left by another client?); "
+                          "nothing was changed",
+                          plan.config.host, plan.config.repository.string(),
+                          to_string(plan.config.kind));
+    }
+    auto staging = TRY(util::TempDir::create(
+        (layout.systems() / fmt::format(".staging-{}-", plan.config.host)).string()));
+    ::chmod(staging.path().c_str(), 0755);
+    if (auto ok = build_client(plan, ServerLayout::client_at(staging.path()), owner); !ok) {
+        return std::unexpected(ok.error().with_context(fmt::format("provision {}", plan.config.host)));
+    }
+    TRY(commit_client(server, layout, plan, staging, owner));
+    return ProvisionResult{plan.config, plan.paths, layout.enable_link(plan.config.host)};
+}
+
+} // namespace backup::core

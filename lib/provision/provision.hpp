@@ -1,0 +1,73 @@
+// Provisioning clients on the backup server (new-restic-server): the storage server instance,
+// credentials, runit service directories, state directories and the client's environ file.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/config.hpp"
+#include "model/layout.hpp"
+#include "provision/credentials.hpp"
+#include "util/error.hpp"
+
+namespace backup::core {
+
+struct ProvisionRequest {
+    std::string host;
+    std::optional<int> port;                 // default: the first free one in the range
+    std::optional<ServerKind> kind;          // default: the server config's
+    std::optional<Topology> topology;        // default: the server config's
+    std::optional<std::string> owner_user;   // default: the server config's
+    std::optional<std::string> owner_group;
+    std::optional<std::string> address;      // what the client connects to
+};
+
+struct ProvisionResult {
+    ClientConfig config;
+    ClientPaths paths;
+    fs::path enable_link;
+};
+
+// Provisions a client. Everything is built in a staging directory under <root>/systems and
+// renamed into place at the end: on any failure nothing of the client is left. An existing
+// client is refused (100) and left unchanged; so are a bad host name, a port another client has
+// or that is in use, and an owner that does not exist. Must run as root unless the owner is the
+// current user.
+//
+// Shared topology (see core/shared.hpp): the first shared client of a kind also creates the
+// shared instance and links it into the scan directory (the instance is kept when the client
+// fails). The client gets a user on it: versitygw, an account (role user) and a bucket it owns,
+// made through the admin API, so the shared gateway must be running (111 otherwise); rest-server,
+// an htpasswd entry, after which the shared htpasswd is rewritten and rest-server HUPed. A
+// request port is refused for a shared client. If a step fails after the account was made, the
+// account and bucket are deleted again; if the htpasswd cannot be written, the client directory
+// is taken back.
+util::Expected<ProvisionResult> provision_client(const ServerConfig& server,
+                                                 const ProvisionRequest& request);
+
+// Removes a client: refused (100) while the client is enabled (its link exists; for a shared
+// client also while its access is enabled, see set_client_access) or any of its services still
+// runs. A shared client's user goes first; its repository is moved out of the shared data
+// directory like a dedicated client's data. Credentials, service directories and state go; the data is kept, moved
+// to <root>/systems/removed/<host>-<UTC time>/data, unless delete_data. Returns where the data
+// went (empty when deleted).
+util::Expected<fs::path> remove_client(const ServerConfig& server, const std::string& host,
+                                       bool delete_data);
+
+// Replaces a client's credentials and rewrites its environ file. A running dedicated storage
+// server is restarted (sv restart) to take them. A shared one is not: versitygw gets the new
+// secret through the admin API (the access key stays), rest-server's htpasswd is rewritten and
+// HUPed. The old credentials stop working.
+util::Expected<ClientConfig> rotate_client_keys(const ServerConfig& server,
+                                                const std::string& host);
+
+// Disables (enabled = false) or enables again a shared client's access to the shared instance,
+// without a restart: its credentials stop working, its data and services stay. The state is the
+// file conf/access-disabled. Refused (100) for a dedicated client: remove its link instead.
+// Doing what is already done succeeds.
+util::Expected<void> set_client_access(const ServerConfig& server, const std::string& host,
+                                       bool enabled);
+
+} // namespace backup::core

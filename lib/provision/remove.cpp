@@ -1,0 +1,107 @@
+#include "provision/provision.hpp"
+
+#include <cerrno>
+#include <sys/stat.h>
+
+#include "model/runit.hpp"
+#include "provision/clients.hpp"
+#include "provision/owner.hpp"
+#include "provision/shared_instance.hpp"
+#include "util/fs.hpp"
+#include "util/time.hpp"
+
+namespace backup::core {
+
+using util::ExitCode;
+using util::Expected;
+
+namespace {
+
+// A client may go only when nothing of it runs or can start again.
+Expected<void> check_stopped(const ServerLayout& layout, const ClientConfig& config) {
+    const std::string& host = config.host;
+    std::error_code ec;
+    auto link = layout.enable_link(host);
+    if (fs::exists(fs::symlink_status(link, ec))) {
+        return util::fail(ExitCode::permanent,
+                          "remove {}: it is enabled; disable it first with 'rm {}' and wait for "
+                          "its services to stop",
+                          host, link.string());
+    }
+    auto paths = layout.client(host);
+    if (config.topology == Topology::shared &&
+        !fs::exists(paths.conf / std::string(k_access_disabled), ec)) {
+        return util::fail(ExitCode::permanent,
+                          "remove {}: its access to the shared {} is enabled; disable it first "
+                          "with 'new-restic-server -H {} --disable'",
+                          host, to_string(config.kind), host);
+    }
+    for (const auto& dir : client_service_dirs(paths)) {
+        if (TRY(is_supervised(dir))) {
+            return util::fail(ExitCode::temporary,
+                              "remove {}: {} is still supervised by a runsv; wait until it "
+                              "stopped",
+                              host, dir.string());
+        }
+    }
+    return {};
+}
+
+// A shared client's repository leaves the shared data directory for target/data: for versitygw
+// that also ends the bucket (a bucket is a directory of the posix backend).
+Expected<void> move_shared_repository(const ClientConfig& config, const fs::path& target) {
+    std::error_code ec;
+    if (!fs::exists(config.repository, ec)) {
+        return {};
+    }
+    TRY(make_dir(target / "data", 0750));
+    return rename_into_place(config.repository, target / "data" / config.repository.filename());
+}
+
+} // namespace
+
+Expected<fs::path> remove_client(const ServerConfig& server, const std::string& host,
+                                 bool delete_data) {
+    ServerLayout layout(server.root);
+    ClientConfig config = TRY(existing_client(layout, host));
+    auto lock = TRY(lock_server(layout));
+    TRY(check_stopped(layout, config));
+    bool shared = config.topology == Topology::shared;
+    // Out of the client namespace in one rename, then taken apart at leisure.
+    fs::path removed_dir = layout.systems() / "removed";
+    std::error_code ec;
+    if (!fs::is_directory(removed_dir, ec) && ::mkdir(removed_dir.c_str(), 0700) != 0 &&
+        errno != EEXIST) {
+        return util::fail_errno(errno, fmt::format("create directory {}", removed_dir.string()));
+    }
+    fs::path target = removed_dir / fmt::format("{}-{}", host,
+                                                util::format_compact_time(util::unix_now()));
+    if (shared && config.kind == ServerKind::versitygw) {
+        // The account dies first (its secret is already unknown to the world while disabled).
+        VersitygwAdmin admin = TRY(shared_admin(server, layout));
+        if (auto ok = admin.delete_user(config.user); !ok) {
+            return std::unexpected(ok.error().with_context(fmt::format("remove {}", host)));
+        }
+    }
+    TRY(rename_into_place(layout.client(host).dir, target));
+    if (shared) {
+        TRY(move_shared_repository(config, target));
+    }
+    // Credentials die first.
+    for (const auto& part : {"secrets", "client", "conf", "state", "logs"}) {
+        fs::remove_all(target / part, ec);
+        if (ec) {
+            return util::fail_errno(ec.value(), fmt::format("remove {}", (target / part).string()));
+        }
+    }
+    if (delete_data) {
+        fs::remove_all(target, ec);
+        if (ec) {
+            return util::fail_errno(ec.value(), fmt::format("remove {}", target.string()));
+        }
+        return fs::path();
+    }
+    return target / "data";
+}
+
+} // namespace backup::core

@@ -1,0 +1,97 @@
+#include "provision/provision.hpp"
+
+#include "provision/clients.hpp"
+#include "provision/credentials.hpp"
+#include "provision/services.hpp"
+#include "provision/shared_instance.hpp"
+#include "util/fs.hpp"
+
+namespace backup::core {
+
+using util::ExitCode;
+using util::Expected;
+
+namespace {
+
+// versitygw: the account keeps its access key; the admin API takes the new secret (unless access
+// is disabled, when only the stored secret changes).
+Expected<void> rotate_versitygw_keys(const ServerConfig& server, const ServerLayout& layout,
+                                     const ClientConfig& config, const ClientPaths& paths,
+                                     Credentials credentials, const Owner& owner, bool disabled) {
+    Credentials old = TRY(read_account(paths.secrets));
+    credentials.access_key = old.access_key;
+    VersitygwAdmin admin = TRY(shared_admin(server, layout));
+    if (!disabled) {
+        TRY(admin.set_secret(config.user, credentials.secret));
+    }
+    auto written = write_account(paths.secrets, credentials, owner);
+    if (written) {
+        written = write_file(paths.environ_file, render_environ(config, credentials), 0600);
+    }
+    if (!written && !disabled) {
+        // Keep the server and the files in agreement: the old secret is what they hold.
+        (void)admin.set_secret(config.user, old.secret);
+        (void)write_account(paths.secrets, old, owner);
+    }
+    return written;
+}
+
+// rest-server: the client's htpasswd line, then the shared htpasswd and a HUP.
+Expected<void> rotate_rest_server_keys(const ServerLayout& layout, const ClientConfig& config,
+                                       const ClientPaths& paths, const Credentials& credentials,
+                                       const Owner& owner) {
+    std::string old_line = TRY(util::read_file((paths.secrets / "htpasswd").string()));
+    TRY(write_secrets(paths.secrets, config, credentials, owner));
+    Owner shared = TRY(shared_owner(layout, config.kind));
+    if (auto ok = rebuild_shared_htpasswd(layout, shared); !ok) {
+        (void)write_file(paths.secrets / "htpasswd", old_line, 0600, &owner);
+        (void)rebuild_shared_htpasswd(layout, shared);
+        return ok;
+    }
+    return write_file(paths.environ_file, render_environ(config, credentials), 0600);
+}
+
+// A dedicated client: new secrets and environ, and a restart of its running storage server.
+Expected<void> rotate_dedicated_keys(const ClientConfig& config, const ClientPaths& paths,
+                                     const Credentials& credentials, const Owner& owner) {
+    TRY(write_secrets(paths.secrets, config, credentials, owner));
+    TRY(write_file(paths.environ_file, render_environ(config, credentials), 0600));
+    fs::path storage = paths.services / std::string(to_string(config.kind));
+    if (auto restarted = sv_command(storage, "restart"); !restarted) {
+        return util::fail(ExitCode::temporary,
+                          "restart {} to load the new keys: {}; the new keys are written, run "
+                          "'sv restart {}'",
+                          storage.string(), restarted.error().message(), storage.string());
+    }
+    return {};
+}
+
+} // namespace
+
+Expected<ClientConfig> rotate_client_keys(const ServerConfig& server, const std::string& host) {
+    ServerLayout layout(server.root);
+    ClientConfig config = TRY(existing_client(layout, host));
+    Owner owner = TRY(resolve_owner(config.owner_user, config.owner_group));
+    auto lock = TRY(lock_server(layout));
+    Credentials credentials = TRY(make_credentials(config));
+    auto paths = layout.client(host);
+    Expected<void> done;
+    if (config.topology == Topology::dedicated) {
+        done = rotate_dedicated_keys(config, paths, credentials, owner);
+    } else {
+        std::error_code ec;
+        bool disabled = fs::exists(paths.conf / std::string(k_access_disabled), ec);
+        done = config.kind == ServerKind::versitygw
+                   ? rotate_versitygw_keys(server, layout, config, paths, credentials, owner,
+                                           disabled)
+                   : rotate_rest_server_keys(layout, config, paths, credentials, owner);
+        if (!done) {
+            return std::unexpected(
+                done.error().with_context(fmt::format("rotate the keys of {}", host)));
+        }
+    }
+    TRY(done);
+    return config;
+}
+
+} // namespace backup::core

@@ -1,0 +1,100 @@
+#include "provision/shared.hpp"
+
+#include "util/yaml.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace backup::core {
+
+using util::ExitCode;
+using util::Expected;
+
+SharedPaths shared_paths(const ServerLayout& layout, ServerKind kind) {
+    return shared_paths_at(layout.root() / "shared" / std::string(to_string(kind)));
+}
+
+SharedPaths shared_paths_at(const fs::path& dir) {
+    SharedPaths p;
+    p.dir = dir;
+    p.config_file = dir / "shared.yaml";
+    p.service = dir / "service";
+    p.secrets = dir / "secrets";
+    p.data = dir / "data";
+    p.iam = dir / "iam";
+    p.logs = dir / "logs";
+    return p;
+}
+
+std::string shared_service_name(ServerKind kind) {
+    return "_shared-" + std::string(to_string(kind));
+}
+
+std::string render_shared_config(const SharedInstance& instance) {
+    return fmt::format("# Written by new-restic-server: the shared {} instance.\nschema: 1\n"
+                       "kind: {}\nport: {}\n",
+                       to_string(instance.kind), to_string(instance.kind), instance.port);
+}
+
+Expected<SharedInstance> load_shared_config(const std::string& path) {
+    auto node = util::load_yaml_file(path);
+    if (!node) {
+        return std::unexpected(node.error());
+    }
+    util::ConfigProblems problems(path);
+    util::YamlMap top(*node, "", problems);
+    SharedInstance s;
+    if (top.integer("schema", 1, 1).value_or(0) != 1) {
+        top.problem("schema", "expected 1");
+    }
+    if (auto k = parse_server_kind(top.string("kind").value_or(""))) {
+        s.kind = *k;
+    } else {
+        top.problem("kind", "expected versitygw or rest-server");
+    }
+    s.port = static_cast<int>(top.integer("port", 1, 65535).value_or(0));
+    if (s.port == 0) {
+        top.problem("port", "missing");
+    }
+    top.reject_unknown_keys();
+    if (auto ok = problems.result(); !ok) {
+        return std::unexpected(ok.error());
+    }
+    return s;
+}
+
+std::vector<int> shared_instance_ports(const ServerLayout& layout) {
+    std::vector<int> ports;
+    for (auto kind : {ServerKind::versitygw, ServerKind::rest_server}) {
+        auto file = shared_paths(layout, kind).config_file;
+        std::error_code ec;
+        if (!fs::exists(file, ec)) {
+            continue;
+        }
+        if (auto s = load_shared_config(file.string())) {
+            ports.push_back(s->port);
+        }
+    }
+    return ports;
+}
+
+Expected<std::string> compose_htpasswd(std::vector<std::string> lines) {
+    std::sort(lines.begin(), lines.end());
+    std::set<std::string> users;
+    std::string out;
+    for (const auto& line : lines) {
+        auto colon = line.find(':');
+        if (colon == std::string::npos || colon == 0 || line.find('\n') != std::string::npos) {
+            return util::fail(ExitCode::permanent, "compose the htpasswd file: bad entry '{}'",
+                              line.substr(0, colon));
+        }
+        if (!users.insert(line.substr(0, colon)).second) {
+            return util::fail(ExitCode::permanent, "compose the htpasswd file: user {} twice",
+                              line.substr(0, colon));
+        }
+        out += line + "\n";
+    }
+    return out;
+}
+
+} // namespace backup::core

@@ -1,0 +1,372 @@
+#include "replicate/destination_run.hpp"
+
+#include "util/fs.hpp"
+#include "util/sha256.hpp"
+#include "util/time.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace backup::core {
+
+using util::ExitCode;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string describe_count(const CopyOutcome& outcome) {
+    std::string text = fmt::format("copied {} file{}, {} bytes", outcome.sent,
+                                   outcome.sent == 1 ? "" : "s", outcome.bytes);
+    if (outcome.already_there > 0) {
+        text += fmt::format(", {} already there", outcome.already_there);
+    }
+    if (!outcome.vanished.empty()) {
+        text += fmt::format(", {} vanished from the source (skipped)", outcome.vanished.size());
+    }
+    if (!outcome.refused.empty()) {
+        text += fmt::format(", {} not sent (corrupt or unreadable at the source)",
+                            outcome.refused.size());
+    }
+    return text;
+}
+
+bool source_has(const SourceRepository& source, ReplicatePhase phase, const std::string& id) {
+    const auto& ids = source.ids[phase_index(phase)];
+    return std::binary_search(ids.begin(), ids.end(), id);
+}
+
+// "; ledger repaired: N added, M dropped": how a listing changed what the ledger said.
+std::string describe_repair(
+    const ReplicaLedger& ledger,
+    const std::array<std::set<std::string>, k_replicate_phase_count>& listed) {
+    std::size_t added = 0;
+    std::size_t dropped = 0;
+    for (auto phase : k_replicate_phases) {
+        const auto& old_ids = ledger.ids[phase_index(phase)];
+        const auto& new_ids = listed[phase_index(phase)];
+        for (const auto& id : new_ids) {
+            added += old_ids.contains(id) ? 0 : 1;
+        }
+        for (const auto& id : old_ids) {
+            dropped += new_ids.contains(id) ? 0 : 1;
+        }
+    }
+    return fmt::format("; ledger repaired: {} added, {} dropped", added, dropped);
+}
+
+} // namespace
+
+void RunContext::log(LogLevel level, std::string_view line) const {
+    if (options.log) {
+        options.log(level, line);
+    }
+}
+
+void RunContext::report_refused(const std::vector<std::string>& refused) {
+    for (const auto& relative : refused) {
+        if (!reported.insert(relative).second) {
+            continue;
+        }
+        const auto* state = verifier.find(relative);
+        bool corrupt = state && state->check == SourceCheck::corrupt;
+        (corrupt ? report.corrupt : report.unreadable).push_back(relative);
+        log(LogLevel::error,
+            fmt::format("unable to replicate {}: {}; it is not sent to any destination", relative,
+                        state ? state->reason : std::string("it could not be read")));
+    }
+}
+
+DestinationRun::DestinationRun(RunContext& ctx, const ReplicaTarget& target)
+    : m_ctx(ctx), m_target(target),
+      m_store(make_replica_store(target.destination, ctx.source, ctx.options.rclone)),
+      m_started(Clock::now()) {
+    m_rep.name = target.destination.name;
+    m_rep.label = target.label;
+    m_rep.kind = std::string(m_store->kind());
+    m_rep.target = m_store->target();
+    m_rep.last_attempt = ctx.now;
+    if (auto it = ctx.previous_success.find(m_rep.name); it != ctx.previous_success.end()) {
+        m_rep.last_success = it->second;
+    }
+    m_next.name = m_rep.name;
+    m_next.kind = m_rep.kind;
+    m_next.target = m_rep.target;
+    m_config_sha = util::sha256_hex(*ctx.source.config);
+}
+
+DestinationReport DestinationRun::run() {
+    locate_ledger();
+    if (check_config() && mark_interrupted() && reconcile_listing()) {
+        copy_phases();
+        // Every temporary file of this run is gone (each copy removes its own on every path).
+        if (m_marker_path) {
+            ::unlink(m_marker_path->c_str());
+        }
+    }
+    return finish();
+}
+
+void DestinationRun::fail(const util::Error& error) {
+    m_rep.state = ReplicaState::failed;
+    m_rep.error = util::Error(error.code(), fmt::format("unable to replicate to {}: {}",
+                                                        m_target.label, error.message()));
+    m_ctx.log(LogLevel::error, m_rep.error->message());
+}
+
+void DestinationRun::locate_ledger() {
+    const Destination& dest = m_target.destination;
+    if (!m_ctx.job.state_dir) {
+        m_list_reason = "no state directory";
+    } else {
+        std::string state_dir = m_ctx.job.state_dir->string();
+        m_ledger_path = replica_ledger_path(state_dir, dest.name);
+        if (dest.is_local()) {
+            m_marker_path = fmt::format("{}/{}/{}.interrupted", state_dir,
+                                        k_replicate_state_subdir, dest.name);
+        }
+        auto read = read_replica_ledger(*m_ledger_path);
+        if (!read) {
+            m_ctx.log(LogLevel::warning, fmt::format("{}: {}; listing the destination instead",
+                                                     m_target.label, read.error().message()));
+            m_list_reason = "its ledger is unreadable";
+        } else if (!*read) {
+            m_list_reason = "no ledger yet";
+        } else if ((*read)->target != m_rep.target || (*read)->kind != m_rep.kind) {
+            m_list_reason = fmt::format("its ledger is for {} {}", (*read)->kind, (*read)->target);
+        } else {
+            m_ledger = std::move(**read);
+            m_next.ids = m_ledger->ids;
+        }
+        struct stat st {};
+        if (m_marker_path && ::lstat(m_marker_path->c_str(), &st) == 0) {
+            m_list_reason = "its last run was interrupted";
+        }
+    }
+    if (m_ctx.job.reconcile) {
+        m_list_reason = "--reconcile";
+    }
+}
+
+bool DestinationRun::check_config() {
+    if (auto opened = m_store->open(); !opened) {
+        fail(opened.error());
+        return false;
+    }
+    auto config = m_store->read_config();
+    if (!config) {
+        fail(config.error());
+        return false;
+    }
+    if (*config && **config != *m_ctx.source.config) {
+        m_refused_config = true;
+        fail(util::Error(ExitCode::permanent,
+                         fmt::format("it holds a different config ({} bytes, SHA-256 {}): it is "
+                                     "another repository; nothing was written there",
+                                     (*config)->size(), util::sha256_hex(**config))));
+        return false;
+    }
+    m_has_config = config->has_value();
+    if (m_ledger && m_ledger->config_sha256 && !m_has_config && m_list_reason.empty()) {
+        // It had a config when the ledger was written: emptied or replaced behind our back.
+        m_list_reason = "its config is gone";
+    }
+    if (m_has_config) {
+        m_next.config_sha256 = m_config_sha;
+    }
+    return true;
+}
+
+bool DestinationRun::mark_interrupted() {
+    // From here on the destination may be written to.
+    if (m_marker_path) {
+        if (auto marked = util::atomic_write(*m_marker_path, "", 0600); !marked) {
+            fail(marked.error());
+            return false;
+        }
+    }
+    return true;
+}
+
+bool DestinationRun::reconcile_listing() {
+    if (m_list_reason.empty()) {
+        m_ledger_dirty = m_ledger && m_ledger->config_sha256 != m_next.config_sha256;
+        return !m_ledger_dirty || save_ledger();
+    }
+    m_rep.listed_because = m_list_reason;
+    auto listing = m_store->list();
+    if (!listing) {
+        fail(listing.error()); // the marker stays: temporary files may be left
+        return false;
+    }
+    std::array<std::set<std::string>, k_replicate_phase_count> listed;
+    for (const auto& file : listing->files) {
+        auto phase = replicate_phase(classify_repository_path(file.relative));
+        if (!phase || *phase == ReplicatePhase::config) {
+            continue;
+        }
+        std::string id(path_file_name(file.relative));
+        struct stat st {};
+        std::string source_path = m_ctx.source.root + "/" + file.relative;
+        if (source_has(m_ctx.source, *phase, id) && ::stat(source_path.c_str(), &st) == 0 &&
+            static_cast<std::uint64_t>(st.st_size) != file.size) {
+            m_differing.insert(file.relative);
+            m_ctx.log(LogLevel::error,
+                      fmt::format("unable to replicate {} to {}: the destination holds it with {} "
+                                  "bytes, the source with {}; it is never overwritten (check it, "
+                                  "and remove it by hand)",
+                                  file.relative, m_target.label, file.size, st.st_size));
+            continue;
+        }
+        listed[phase_index(*phase)].insert(std::move(id));
+    }
+    note_listing(*listing, listed);
+    m_next.ids = std::move(listed);
+    return save_ledger();
+}
+
+void DestinationRun::note_listing(
+    const ReplicaListing& listing,
+    const std::array<std::set<std::string>, k_replicate_phase_count>& listed) {
+    m_rep.differing = m_differing.size();
+    m_rep.listed_files = listing.files.size();
+    m_rep.removed_temporaries = listing.removed_temporaries;
+    m_ctx.log(LogLevel::info,
+              fmt::format("{}: listed the destination ({}): {} repository files{}{}",
+                          m_target.label, m_list_reason, m_rep.listed_files,
+                          m_rep.removed_temporaries > 0
+                              ? fmt::format(", removed {} stale temporary files",
+                                            m_rep.removed_temporaries)
+                              : std::string(),
+                          m_ledger ? describe_repair(*m_ledger, listed) : std::string()));
+}
+
+bool DestinationRun::save_ledger() {
+    if (!m_ledger_path) {
+        return true;
+    }
+    if (auto written = write_replica_ledger(*m_ledger_path, m_next); !written) {
+        fail(written.error());
+        return false;
+    }
+    return true;
+}
+
+std::vector<std::string> DestinationRun::missing_files(ReplicatePhase phase) const {
+    std::vector<std::string> todo;
+    if (phase == ReplicatePhase::config) {
+        if (!m_has_config) {
+            todo.push_back("config");
+        }
+        return todo;
+    }
+    for (const auto& id : m_ctx.source.ids[phase_index(phase)]) {
+        std::string relative = replica_path(phase, id);
+        if (!m_next.contains(phase, id) && !m_differing.contains(relative)) {
+            todo.push_back(std::move(relative));
+        }
+    }
+    return todo;
+}
+
+void DestinationRun::copy_phases() {
+    for (auto phase : k_replicate_phases) {
+        if (!copy_phase(phase)) {
+            return;
+        }
+    }
+}
+
+bool DestinationRun::copy_phase(ReplicatePhase phase) {
+    std::vector<std::string> todo = missing_files(phase);
+    if (todo.empty()) {
+        return true;
+    }
+    CopyHook hook;
+    if (m_ctx.options.before_copy) {
+        hook = [&](std::string_view relative) {
+            m_ctx.options.before_copy(m_target.destination.name, phase, relative);
+        };
+    }
+    CopyOutcome outcome = m_store->copy(phase, todo, m_ctx.verifier, hook);
+    auto& count = m_rep.copied[phase_index(phase)];
+    count.files += outcome.sent;
+    count.bytes += outcome.bytes;
+    m_rep.already_there += outcome.already_there;
+    m_rep.vanished += outcome.vanished.size();
+    m_rep.refused += outcome.refused.size();
+    m_ctx.report_refused(outcome.refused);
+    for (const auto& relative : outcome.present) {
+        if (phase == ReplicatePhase::config) {
+            m_has_config = true;
+            m_next.config_sha256 = m_config_sha;
+        } else {
+            m_next.ids[phase_index(phase)].insert(std::string(path_file_name(relative)));
+        }
+    }
+    m_ctx.log(LogLevel::info, fmt::format("{}: {}: {}", m_target.label, to_string(phase),
+                                          describe_count(outcome)));
+    if (!outcome.present.empty() && !save_ledger()) {
+        return false;
+    }
+    if (outcome.error) {
+        fail(*outcome.error);
+        return false;
+    }
+    return true;
+}
+
+void DestinationRun::count_missing() {
+    const SourceRepository& source = m_ctx.source;
+    m_rep.missing_files += m_has_config ? 0 : 1;
+    for (auto phase : k_replicate_phases) {
+        if (phase == ReplicatePhase::config) {
+            continue;
+        }
+        for (const auto& id : source.ids[phase_index(phase)]) {
+            if (!m_refused_config && m_next.contains(phase, id)) {
+                continue;
+            }
+            // Gone from the source during the run: nothing is missing any more.
+            const auto* known = m_ctx.verifier.find(replica_path(phase, id));
+            if (known && known->check == SourceCheck::vanished) {
+                continue;
+            }
+            ++m_rep.missing_files;
+            if (phase == ReplicatePhase::snapshots) {
+                ++m_rep.missing_snapshots;
+                std::int64_t time = source.snapshot_time(id);
+                if (!m_rep.newest_missing_snapshot || time > m_rep.newest_missing_snapshot->time) {
+                    m_rep.newest_missing_snapshot = SnapshotRef{id, time};
+                }
+            }
+        }
+    }
+}
+
+DestinationReport DestinationRun::finish() {
+    count_missing();
+    if (m_rep.state != ReplicaState::failed && (m_rep.refused > 0 || m_rep.differing > 0)) {
+        m_rep.state = ReplicaState::incomplete;
+    }
+    if (m_rep.state == ReplicaState::ok) {
+        m_rep.last_success = m_ctx.now;
+    }
+    double seconds = std::chrono::duration<double>(Clock::now() - m_started).count();
+    std::string behind;
+    if (m_rep.missing_snapshots > 0 && m_rep.newest_missing_snapshot) {
+        behind = fmt::format("; {} snapshot{} missing, the newest {} (arrived {})",
+                             m_rep.missing_snapshots, m_rep.missing_snapshots == 1 ? "" : "s",
+                             m_rep.newest_missing_snapshot->id.substr(0, 8),
+                             util::format_time(m_rep.newest_missing_snapshot->time));
+    }
+    m_ctx.log(LogLevel::info,
+              fmt::format("{}: {}: copied {} files, {} bytes in {:.1f} s; {} source files not "
+                          "there{}",
+                          m_target.label, to_string(m_rep.state), m_rep.files_copied(),
+                          m_rep.bytes_copied(), seconds, m_rep.missing_files, behind));
+    return m_rep;
+}
+
+} // namespace backup::core

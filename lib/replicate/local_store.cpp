@@ -1,0 +1,326 @@
+#include "replicate/local_store.hpp"
+
+#include "util/dir.hpp"
+#include "util/fs.hpp"
+#include "util/scope_guard.hpp"
+#include "util/sha256.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace backup::core {
+
+using util::ExitCode;
+using util::Expected;
+
+namespace {
+
+// What reading a source file into a temporary file found: the bytes' hash, or which side failed.
+struct CopiedBytes {
+    util::FileHash hash;
+    std::optional<util::Error> read_error;  // the source could not be read: refuse it, go on
+    std::optional<util::Error> write_error; // the destination could not be written: stop
+};
+
+// Reads in once and writes what it read to out, hashing it: the bytes that are hashed are the
+// bytes that are written.
+CopiedBytes copy_and_hash(int in, int out, const std::string& source, const std::string& temp) {
+    constexpr std::size_t k_chunk = 1 << 20;
+    thread_local std::unique_ptr<char[]> buffer = std::make_unique_for_overwrite<char[]>(k_chunk);
+    CopiedBytes copied;
+    util::Sha256 hash;
+    for (;;) {
+        ssize_t n = ::read(in, buffer.get(), k_chunk);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            copied.read_error = util::fail_errno(errno, fmt::format("read {}", source)).error();
+            return copied;
+        }
+        if (n == 0) {
+            break;
+        }
+        std::string_view chunk(buffer.get(), static_cast<std::size_t>(n));
+        hash.update(chunk);
+        if (auto written = util::write_all(out, chunk, temp); !written) {
+            copied.write_error = written.error();
+            return copied;
+        }
+        copied.hash.size += static_cast<std::uint64_t>(n);
+    }
+    copied.hash.hex = util::to_hex(hash.finish());
+    return copied;
+}
+
+// Whether the file already at final_path holds what relative should hold.
+bool same_content(const std::string& final_path, const std::string& source_path,
+                  std::string_view relative, bool content_addressed) {
+    if (content_addressed) {
+        auto there = util::sha256_file(final_path);
+        return there && there->hex == path_file_name(relative);
+    }
+    auto there = util::read_file(final_path);
+    auto here = util::read_file(source_path);
+    return there && here && *there == *here;
+}
+
+} // namespace
+
+LocalReplicaStore::LocalReplicaStore(fs::path dir, bool group_readable)
+    : m_dir(std::move(dir)), m_target(m_dir.string()), m_file_mode(group_readable ? 0440 : 0400),
+      m_dir_mode(group_readable ? 0750 : 0700) {}
+
+Expected<void> LocalReplicaStore::open() {
+    auto fd = util::open_fd(m_target, O_RDONLY | O_DIRECTORY);
+    if (!fd) {
+        if (fd.error().errno_code() == ENOENT) {
+            return util::fail(ExitCode::temporary,
+                              "open {}: the directory does not exist (create it, or mount the "
+                              "disk it is on)",
+                              m_target);
+        }
+        return std::unexpected(fd.error());
+    }
+    // The lock keeps two runs from removing each other's temporary files.
+    m_lock = util::FileLock::try_lock_fd(std::move(*fd));
+    if (!m_lock) {
+        return util::fail(ExitCode::temporary, "lock {}: another restic-replicate is copying to it",
+                          m_target);
+    }
+    m_known_dirs.insert("");
+    return {};
+}
+
+Expected<std::optional<std::string>> LocalReplicaStore::read_config() {
+    std::string path = (m_dir / "config").string();
+    auto fd = util::open_fd(path, O_RDONLY | O_NOFOLLOW);
+    if (!fd) {
+        if (fd.error().errno_code() == ENOENT) {
+            return std::optional<std::string>{};
+        }
+        return std::unexpected(fd.error());
+    }
+    return std::optional<std::string>(TRY(util::read_all(fd->get(), path)));
+}
+
+Expected<void> LocalReplicaStore::list_directory(const std::string& relative_dir,
+                                                 ReplicaListing& listing) {
+    fs::path dir = relative_dir.empty() ? m_dir : m_dir / relative_dir;
+    auto entries = util::read_directory(dir.string());
+    if (!entries) {
+        // Missing, or something else in the way (the copy will say so): nothing listed there.
+        int err = entries.error().errno_code();
+        return err == ENOENT || err == ENOTDIR ? Expected<void>{}
+                                               : std::unexpected(entries.error());
+    }
+    m_known_dirs.insert(relative_dir);
+    for (const auto& entry : *entries) {
+        fs::path path = dir / entry.name;
+        if (is_replica_temporary_name(entry.name)) {
+            if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+                return util::fail_errno(errno, fmt::format("remove {}", path.string()));
+            }
+            ++listing.removed_temporaries;
+            continue;
+        }
+        std::string relative = relative_dir.empty() ? entry.name : relative_dir + "/" + entry.name;
+        if (entry.type != util::EntryType::regular ||
+            !replicate_phase(classify_repository_path(relative))) {
+            continue;
+        }
+        struct stat st {};
+        if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+            listing.files.push_back({std::move(relative), static_cast<std::uint64_t>(st.st_size)});
+        }
+    }
+    return {};
+}
+
+Expected<ReplicaListing> LocalReplicaStore::list() {
+    ReplicaListing listing;
+    std::vector<std::string> dirs = {"", "keys", "index", "snapshots"};
+    auto data = util::read_directory((m_dir / "data").string(), util::IfMissing::empty);
+    if (!data && data.error().errno_code() != ENOTDIR) {
+        return std::unexpected(data.error());
+    }
+    for (const auto& entry : data.value_or(std::vector<util::DirEntry>{})) {
+        if (entry.type == util::EntryType::directory) {
+            dirs.push_back("data/" + entry.name);
+        }
+    }
+    for (const auto& relative_dir : dirs) {
+        TRY(list_directory(relative_dir, listing));
+    }
+    return listing;
+}
+
+Expected<void> LocalReplicaStore::ensure_directory(const std::string& relative_dir,
+                                                   std::set<std::string>& touched) {
+    if (m_known_dirs.contains(relative_dir)) {
+        return {};
+    }
+    std::string parent(path_parent(relative_dir));
+    TRY(ensure_directory(parent, touched));
+    fs::path path = m_dir / relative_dir;
+    if (::mkdir(path.c_str(), static_cast<mode_t>(m_dir_mode)) == 0) {
+        // The new entry in its parent must be durable before the files in it are relied on.
+        touched.insert(parent);
+    } else if (errno != EEXIST) {
+        return util::fail_errno(errno, fmt::format("create directory {}", path.string()));
+    } else {
+        struct stat st {};
+        if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+            return util::fail(ExitCode::permanent, "create directory {}: something else is there",
+                              path.string());
+        }
+    }
+    m_known_dirs.insert(relative_dir);
+    return {};
+}
+
+bool LocalReplicaStore::skip_known(const std::string& relative, const SourceVerifier& verifier,
+                                   CopyOutcome& outcome) {
+    const auto* known = verifier.find(relative);
+    if (known == nullptr || known->check == SourceCheck::good) {
+        return false;
+    }
+    (known->check == SourceCheck::vanished ? outcome.vanished : outcome.refused).push_back(relative);
+    return true;
+}
+
+bool LocalReplicaStore::copy_file(const std::string& relative, SourceVerifier& verifier,
+                                  CopyBatch& batch) {
+    CopyOutcome& outcome = batch.outcome;
+    if (skip_known(relative, verifier, outcome)) {
+        return true;
+    }
+    std::string source_path = (fs::path(verifier.root()) / relative).string();
+    auto in = util::open_fd(source_path, O_RDONLY | O_NOFOLLOW);
+    if (!in) {
+        bool gone = in.error().errno_code() == ENOENT;
+        verifier.record(relative, {gone ? SourceCheck::vanished : SourceCheck::unreadable, 0, {},
+                                   gone ? std::string() : in.error().message()});
+        (gone ? outcome.vanished : outcome.refused).push_back(relative);
+        return true;
+    }
+    ::posix_fadvise(in->get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    std::string relative_dir(path_parent(relative));
+    if (auto made = ensure_directory(relative_dir, batch.touched); !made) {
+        outcome.error = made.error();
+        return false;
+    }
+    fs::path final_path = m_dir / relative;
+    std::string temp = fmt::format("{}{}XXXXXX", final_path.string(), k_replica_temporary_marker);
+    int raw = ::mkostemp(temp.data(), O_CLOEXEC);
+    if (raw < 0) {
+        outcome.error = util::fail_errno(errno, fmt::format("create a temporary file in {}",
+                                                            (m_dir / relative_dir).string()))
+                            .error();
+        return false;
+    }
+    util::Fd out(raw);
+    util::ScopeGuard remove_temp([&] { ::unlink(temp.c_str()); });
+    CopiedBytes copied = copy_and_hash(in->get(), out.get(), source_path, temp);
+    if (copied.write_error) {
+        outcome.error = copied.write_error;
+        return false;
+    }
+    if (copied.read_error) {
+        verifier.record(relative, {SourceCheck::unreadable, copied.hash.size, {},
+                                   copied.read_error->message()});
+        outcome.refused.push_back(relative);
+        return true;
+    }
+    auto state = judge_content(relative, copied.hash.hex, copied.hash.size);
+    bool good = state.check == SourceCheck::good;
+    verifier.record(relative, std::move(state));
+    if (!good) {
+        outcome.refused.push_back(relative);
+        return true;
+    }
+    if (auto error = make_durable(out, temp)) {
+        outcome.error = std::move(error);
+        return false;
+    }
+    bool renamed = false;
+    bool go_on = publish(relative, temp, source_path, copied.hash.size, batch, renamed);
+    if (renamed) {
+        remove_temp.dismiss();
+    }
+    return go_on;
+}
+
+std::optional<util::Error> LocalReplicaStore::make_durable(util::Fd& out,
+                                                           const std::string& temp) const {
+    if (::fchmod(out.get(), static_cast<mode_t>(m_file_mode)) != 0) {
+        return util::fail_errno(errno, fmt::format("set the mode of {}", temp)).error();
+    }
+    if (::fsync(out.get()) != 0) {
+        return util::fail_errno(errno, fmt::format("fsync {}", temp)).error();
+    }
+    out.reset();
+    return std::nullopt;
+}
+
+bool LocalReplicaStore::publish(const std::string& relative, const std::string& temp,
+                                const std::string& source_path, std::uint64_t size,
+                                CopyBatch& batch, bool& renamed) {
+    CopyOutcome& outcome = batch.outcome;
+    std::string final_path = (m_dir / relative).string();
+    auto renamed = util::rename_noreplace(temp, final_path);
+    if (!renamed) {
+        outcome.error = renamed.error();
+        return false;
+    }
+    if (!*renamed) {
+        // Already there (a run whose ledger write was lost, or a change behind our back):
+        // never replaced; fine when it holds the same content.
+        if (!same_content(final_path, source_path, relative, batch.content_addressed)) {
+            outcome.error = util::Error(ExitCode::permanent,
+                                        fmt::format("unable to copy {}: {} exists with other "
+                                                    "content; it is never overwritten",
+                                                    relative, final_path));
+            return false;
+        }
+        ++outcome.already_there;
+        outcome.present.push_back(relative);
+        return true;
+    }
+    renamed = true;
+    batch.touched.insert(std::string(path_parent(relative)));
+    ++outcome.sent;
+    outcome.bytes += size;
+    outcome.present.push_back(relative);
+    return true;
+}
+
+CopyOutcome LocalReplicaStore::copy(ReplicatePhase phase, const std::vector<std::string>& files,
+                                    SourceVerifier& verifier, const CopyHook& before_each) {
+    CopyOutcome outcome;
+    CopyBatch batch{outcome, {}, phase != ReplicatePhase::config};
+    for (const auto& relative : files) {
+        if (before_each) {
+            before_each(relative);
+        }
+        if (!copy_file(relative, verifier, batch)) {
+            break;
+        }
+    }
+    // One fsync per directory and phase: a crash may lose the last renames of a phase, but the
+    // files of the next phase are only renamed once this phase's are durable.
+    for (const auto& relative_dir : batch.touched) {
+        fs::path dir = relative_dir.empty() ? m_dir : m_dir / relative_dir;
+        if (auto synced = util::fsync_directory(dir.string()); !synced) {
+            outcome.error = synced.error();
+            outcome.present.clear(); // not durable: the ledger must not claim them
+            break;
+        }
+    }
+    return outcome;
+}
+
+} // namespace backup::core

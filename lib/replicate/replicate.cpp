@@ -1,0 +1,241 @@
+#include "replicate/replicate.hpp"
+
+#include "replicate/destination_run.hpp"
+#include "util/fs.hpp"
+#include "util/lock.hpp"
+#include "util/time.hpp"
+
+#include <chrono>
+#include <exception>
+#include <map>
+
+namespace backup::core {
+
+using util::ExitCode;
+using util::Expected;
+
+std::string_view to_string(ReplicaState state) {
+    switch (state) {
+    case ReplicaState::ok:
+        return "ok";
+    case ReplicaState::incomplete:
+        return "incomplete";
+    case ReplicaState::failed:
+        return "failed";
+    }
+    return "failed";
+}
+
+std::size_t DestinationReport::files_copied() const {
+    std::size_t total = 0;
+    for (const auto& count : copied) {
+        total += count.files;
+    }
+    return total;
+}
+
+std::uint64_t DestinationReport::bytes_copied() const {
+    std::uint64_t total = 0;
+    for (const auto& count : copied) {
+        total += count.bytes;
+    }
+    return total;
+}
+
+ExitCode ReplicateReport::exit_code() const {
+    if (error) {
+        return error->code();
+    }
+    ExitCode code = ExitCode::ok;
+    if (!destinations.empty()) {
+        std::size_t failed = 0;
+        bool all_permanent = true;
+        bool partial = !corrupt.empty() || !unreadable.empty();
+        for (const auto& d : destinations) {
+            if (d.state == ReplicaState::failed) {
+                ++failed;
+                all_permanent = all_permanent && d.error && d.error->code() == ExitCode::permanent;
+            } else if (d.state == ReplicaState::incomplete) {
+                partial = true;
+            }
+        }
+        if (failed == destinations.size()) {
+            code = all_permanent ? ExitCode::permanent : ExitCode::temporary;
+        } else if (failed > 0 || partial) {
+            code = ExitCode::findings;
+        }
+    }
+    if (status_error && code == ExitCode::ok) {
+        code = ExitCode::temporary;
+    }
+    return code;
+}
+
+ReplicateStatus ReplicateReport::to_status() const {
+    ReplicateStatus s;
+    s.client = client.empty() ? std::nullopt : std::optional<std::string>(client);
+    s.source = source;
+    s.started = started;
+    s.finished = finished;
+    s.duration_seconds = duration_seconds;
+    s.exit_code = static_cast<int>(exit_code());
+    s.source_files = source_files;
+    s.source_snapshots = source_snapshots;
+    s.corrupt_files = corrupt;
+    s.unreadable_files = unreadable;
+    for (const auto& d : destinations) {
+        DestinationStatus ds;
+        ds.name = d.name;
+        ds.kind = d.kind;
+        ds.target = d.target;
+        ds.state = std::string(to_string(d.state));
+        if (d.error) {
+            ds.error = d.error->message();
+            ds.error_code = static_cast<int>(d.error->code());
+        }
+        ds.listed = d.listed_because;
+        ds.copied = d.copied;
+        ds.already_there = d.already_there;
+        ds.vanished = d.vanished;
+        ds.not_sent = d.refused;
+        ds.differing = d.differing;
+        ds.missing_files = d.missing_files;
+        ds.missing_snapshots = d.missing_snapshots;
+        if (d.newest_missing_snapshot) {
+            ds.newest_missing_snapshot = MissingSnapshot{
+                d.newest_missing_snapshot->id, util::format_time(d.newest_missing_snapshot->time)};
+        }
+        ds.last_attempt = d.last_attempt;
+        ds.last_success = d.last_success;
+        s.destinations.push_back(std::move(ds));
+    }
+    return s;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The last success of each destination, from the previous status file.
+std::map<std::string, std::string> previous_successes(const fs::path& state_dir,
+                                                      const RunContext& ctx) {
+    std::map<std::string, std::string> out;
+    auto status = read_replicate_status(state_dir);
+    if (!status) {
+        ctx.log(LogLevel::warning, fmt::format("{}; the last successes are not carried over",
+                                               status.error().message()));
+        return out;
+    }
+    if (*status) {
+        for (const auto& d : (*status)->destinations) {
+            if (d.last_success) {
+                out.emplace(d.name, *d.last_success);
+            }
+        }
+    }
+    return out;
+}
+
+// The report of a destination whose run threw: one destination's unexpected failure (out of
+// memory, a crypto library error) must not keep the others from being brought up to date.
+DestinationReport failed_destination(const RunContext& ctx, const ReplicaTarget& target,
+                                     const std::exception& e) {
+    DestinationReport rep;
+    rep.name = target.destination.name;
+    rep.label = target.label;
+    rep.kind = target.destination.is_local() ? "local" : "rclone";
+    rep.target = target.destination.is_local() ? target.destination.path.string()
+                                               : target.destination.remote;
+    rep.state = ReplicaState::failed;
+    rep.error = util::Error(ExitCode::temporary,
+                            fmt::format("unable to replicate to {}: {}", target.label, e.what()));
+    rep.last_attempt = ctx.now;
+    if (auto it = ctx.previous_success.find(rep.name); it != ctx.previous_success.end()) {
+        rep.last_success = it->second;
+    }
+    ctx.log(LogLevel::error, rep.error->message());
+    return rep;
+}
+
+// One run at a time per state directory; nullopt without one.
+Expected<std::optional<util::FileLock>> lock_state(const ReplicateJob& job) {
+    if (!job.state_dir) {
+        return std::optional<util::FileLock>();
+    }
+    fs::path dir = *job.state_dir / std::string(k_replicate_state_subdir);
+    TRY(util::make_directories(dir.string(), 0700));
+    std::string path = (dir / "lock").string();
+    return std::optional<util::FileLock>(TRY(util::FileLock::try_acquire_or_fail(
+        path, 0600, fmt::format("lock {}", path),
+        job.client.empty() ? "another restic-replicate uses this state directory"
+                           : fmt::format("another restic-replicate runs for {}", job.client))));
+}
+
+Expected<SourceRepository> open_source(const ReplicateJob& job) {
+    SourceRepository source = TRY(list_source_repository(job.source));
+    if (!source.config) {
+        return util::fail(ExitCode::permanent,
+                          "replicate {}: not a restic repository (it has no config)", job.source);
+    }
+    return source;
+}
+
+void replicate_to_all(RunContext& ctx) {
+    const ReplicateJob& job = ctx.job;
+    ctx.log(LogLevel::info,
+            fmt::format("replicating {}{}: {} repository files, {} snapshots, to {} destination{}",
+                        job.source, job.client.empty() ? "" : fmt::format(" ({})", job.client),
+                        ctx.report.source_files, ctx.report.source_snapshots,
+                        job.destinations.size(), job.destinations.size() == 1 ? "" : "s"));
+    for (const auto& target : job.destinations) {
+        try {
+            ctx.report.destinations.push_back(DestinationRun(ctx, target).run());
+        } catch (const std::exception& e) {
+            ctx.report.destinations.push_back(failed_destination(ctx, target, e));
+        }
+    }
+    if (job.destinations.empty()) {
+        ctx.log(LogLevel::warning, "no destinations: nothing was replicated");
+    }
+}
+
+} // namespace
+
+ReplicateReport replicate(const ReplicateJob& job, const ReplicateOptions& options) {
+    auto started = Clock::now();
+    ReplicateReport report;
+    report.source = job.source;
+    report.client = job.client;
+    report.started = util::format_time(util::now());
+    auto finish_times = [&] {
+        report.finished = util::format_time(util::now());
+        report.duration_seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    };
+    auto lock = lock_state(job);
+    auto source = lock ? open_source(job) : std::unexpected(lock.error());
+    if (!source) {
+        report.error = source.error();
+        finish_times();
+        return report;
+    }
+    report.source_files = source->file_count();
+    report.source_snapshots = source->ids[phase_index(ReplicatePhase::snapshots)].size();
+    SourceVerifier verifier(source->root);
+    RunContext ctx{job, options, *source, verifier, report, {}, {}, report.started};
+    if (job.state_dir) {
+        ctx.previous_success = previous_successes(*job.state_dir, ctx);
+    }
+    replicate_to_all(ctx);
+    finish_times();
+    if (job.state_dir) {
+        if (auto written = write_replicate_status(*job.state_dir, report.to_status()); !written) {
+            report.status_error = written.error();
+            ctx.log(LogLevel::error, written.error().message());
+        } else {
+            report.status_file = replicate_status_path(*job.state_dir).string();
+        }
+    }
+    return report;
+}
+
+} // namespace backup::core

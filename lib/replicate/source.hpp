@@ -1,0 +1,90 @@
+// The source side of replication (restic-replicate): which repository files are copied in which
+// phase, the listing of a source repository, and the check that a file's content hashes to its
+// name before any destination receives it.
+#pragma once
+
+#include "model/repository.hpp"
+#include "util/error.hpp"
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace backup::core {
+
+// A source repository as one run sees it.
+struct SourceRepository {
+    std::string root;
+    // The content of config; nullopt when there is none (not a restic repository yet).
+    std::optional<std::string> config;
+    // config is readable by its group: replicas get group-readable files and directories, as
+    // restic's own local backend does for such a repository.
+    bool group_readable = false;
+    // The ids of the content-addressed files, per phase (the config slot stays empty), sorted.
+    std::array<std::vector<std::string>, k_replicate_phase_count> ids;
+    // Entries that are not copied: locks, temporary names of servers and of restic, misplaced
+    // packs, strays, anything that is not a regular file.
+    std::size_t ignored = 0;
+
+    // Repository files to replicate: the content-addressed ones, plus config when present.
+    std::size_t file_count() const;
+    // When the snapshot file id arrived (its modification time, seconds since the epoch; 0 when
+    // it is gone): the server cannot decrypt a snapshot, so this stands for its age in "how far
+    // behind". Read from the file system at each call.
+    std::int64_t snapshot_time(const std::string& id) const;
+};
+
+// Lists the repository at root: config, keys/, data/<xx>/, index/, snapshots/ (locks/ and
+// anything else is never copied, so never listed). The directories are read in reverse phase
+// order (snapshots first), so that a snapshot in the listing has its index and packs in it too
+// even while a backup writes new files. Entries that vanish while listing (prune, restic's temp
+// files) are left out; a missing directory is empty. Errors: root is not a directory (100), a
+// directory or config cannot be read (111).
+util::Expected<SourceRepository> list_source_repository(const std::string& root);
+
+// What a source file turned out to be when it was read for copying.
+enum class SourceCheck {
+    good,       // config, or its content hashes to its name
+    corrupt,    // its content does not hash to its name: never sent
+    vanished,   // gone before it could be opened (a prune): skipped, not an error
+    unreadable, // could not be read: not sent
+};
+
+struct SourceFileState {
+    SourceCheck check = SourceCheck::good;
+    std::uint64_t size = 0; // bytes read
+    std::string actual;     // the SHA-256 of the content (good and corrupt content-addressed files)
+    std::string reason;     // corrupt, unreadable: what is wrong, one line
+};
+
+// Reads and hashes source files once per run, however many destinations need them, and
+// remembers what it found. A local destination hashes while it copies and records the result.
+class SourceVerifier {
+public:
+    explicit SourceVerifier(std::string root) : m_root(std::move(root)) {}
+
+    const std::string& root() const { return m_root; }
+    // The state of relative (a repository path under root): read and hashed on the first call,
+    // remembered afterwards. A file that is not content-addressed (config) is only read.
+    const SourceFileState& verify(const std::string& relative);
+    // Records what a copy that read the file found.
+    void record(const std::string& relative, SourceFileState state);
+    // What is known about relative, or nullptr.
+    const SourceFileState* find(const std::string& relative) const;
+
+private:
+    std::string m_root;
+    std::map<std::string, SourceFileState> m_states;
+};
+
+// The state of a file whose content hashed to actual (64 hex characters) after size bytes:
+// good when the name of relative is actual or relative is not content-addressed, else corrupt
+// with a reason naming both hashes.
+SourceFileState judge_content(std::string_view relative, std::string actual, std::uint64_t size);
+
+} // namespace backup::core

@@ -1,0 +1,96 @@
+// The destinations of replication (restic-replicate): a local directory, written through temp
+// names, fsync and rename; or an rclone remote, written by the real rclone in one batch per
+// phase. Both never delete and never overwrite anything at the destination, and never send a
+// source file whose content does not hash to its name.
+#pragma once
+
+#include "model/config.hpp"
+#include "replicate/source.hpp"
+#include "util/error.hpp"
+#include "util/process.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace backup::core {
+
+namespace fs = std::filesystem;
+
+// Temporary names of a local destination: "<name>.restic-replicate-tmp-XXXXXX" in the file's own
+// directory. restic ignores them (they are not ids), the audit counts them as temporary
+// ("*-tmp-*"), and the next run removes those a killed run left behind.
+inline constexpr std::string_view k_replica_temporary_marker = ".restic-replicate-tmp-";
+// Whether a file name (not a path) is such a temporary name.
+bool is_replica_temporary_name(std::string_view name);
+
+struct ListedFile {
+    std::string relative; // a repository file: "config", "keys/<id>", "data/<xx>/<id>", ...
+    std::uint64_t size = 0;
+};
+
+struct ReplicaListing {
+    std::vector<ListedFile> files;       // repository files of the copied kinds (no locks)
+    std::size_t removed_temporaries = 0; // stale temp names of this tool removed (local only)
+};
+
+// What one copy() did.
+struct CopyOutcome {
+    // Now at the destination, in the order they arrived: sent, or (local) found there already
+    // with the same content. Only these may go into the ledger.
+    std::vector<std::string> present;
+    std::size_t sent = 0;    // files sent (rclone: sent or found identical by rclone)
+    std::uint64_t bytes = 0; // bytes of the files sent
+    std::size_t already_there = 0;
+    std::vector<std::string> vanished; // gone from the source: skipped
+    std::vector<std::string> refused;  // corrupt or unreadable at the source: never sent
+    std::optional<util::Error> error;  // the batch stopped (present holds what made it)
+};
+
+// Called with each file's relative path just before it is read for copying (tests use it to
+// observe the order and to make files vanish).
+using CopyHook = std::function<void(std::string_view relative)>;
+
+// One destination, used for one run.
+class ReplicaStore {
+public:
+    virtual ~ReplicaStore() = default;
+    virtual std::string_view kind() const = 0; // "local" or "rclone"
+    virtual const std::string& target() const = 0;
+    // Gets ready for a run; a local store takes an exclusive lock on its directory. Errors name
+    // the destination: 111 for a missing directory (a disk not mounted), a lock held or an
+    // unreachable remote.
+    virtual util::Expected<void> open() = 0;
+    // The destination's config, or nullopt when it has none.
+    virtual util::Expected<std::optional<std::string>> read_config() = 0;
+    // Every repository file the destination holds (a full listing). A local store also removes
+    // the temporary files of this tool that a killed run left behind.
+    virtual util::Expected<ReplicaListing> list() = 0;
+    // Copies files (relative paths of one phase, in this order) from the source, verifying each
+    // source file before anything of it becomes visible under its name at the destination.
+    // Never overwrites: a file that exists at the destination is left as it is (local: the
+    // batch fails when its content differs; rclone: --immutable makes rclone fail).
+    virtual CopyOutcome copy(ReplicatePhase phase, const std::vector<std::string>& files,
+                             SourceVerifier& verifier, const CopyHook& before_each) = 0;
+};
+
+// How rclone is run: the program and its whole environment (rclone's config file is found
+// through HOME or RCLONE_CONFIG, credentials come from it or from RCLONE_CONFIG_<NAME>_*
+// variables; nothing secret is ever put on rclone's command line).
+struct RcloneSettings {
+    std::string program = "rclone";
+    util::Environment env;
+};
+
+// The store for a destination: local for a path (local_store.hpp), rclone for a remote
+// (rclone_store.hpp).
+std::unique_ptr<ReplicaStore> make_replica_store(const Destination& destination,
+                                                 const SourceRepository& source,
+                                                 const RcloneSettings& rclone);
+
+} // namespace backup::core

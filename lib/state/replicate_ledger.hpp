@@ -1,0 +1,64 @@
+// restic-replicate's record of what one destination holds: the ledger. It lets an incremental run
+// work out what is missing from the source listing alone, with no listing of the destination,
+// so a run after a backup costs requests in proportion to the new files. It is written
+// (atomically) only after the copies it records have succeeded, so it may miss files that are
+// there (they are then copied again, which a destination that never overwrites turns into a
+// no-op) but never lists a file the run did not see arrive or listed itself.
+//
+// File: <state>/replicate/<destination name>.json (replica_ledger_path), JSON:
+//   {"schema": 1, "destination": {"name": ..., "kind": "local"|"rclone", "target": ...},
+//    "config_sha256": "<hex>"|null, "updated": "<UTC ISO 8601>",
+//    "files": {"keys": [id...], "data": [id...], "index": [id...], "snapshots": [id...]}}
+#pragma once
+
+#include "model/repository.hpp"
+#include "util/error.hpp"
+#include "util/json.hpp"
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+namespace backup::core {
+
+inline constexpr int k_replicate_ledger_schema = 1;
+// Below a client's (or a one-off run's) state directory: the ledgers, the markers of interrupted
+// runs to local destinations, and the lock of one run at a time.
+inline constexpr std::string_view k_replicate_state_subdir = "replicate";
+
+// <state_dir>/replicate/<name>.json
+std::string replica_ledger_path(const std::string& state_dir, std::string_view name);
+
+struct ReplicaLedger {
+    std::string name;   // the destination's name
+    std::string kind;   // "local" or "rclone"
+    std::string target; // its path or rclone remote: a ledger for another target is not used
+    // The SHA-256 of the config both sides held when it was last copied or compared.
+    std::optional<std::string> config_sha256;
+    std::string updated; // when it was last written (UTC ISO 8601); set by write_replica_ledger
+    // The ids of the content-addressed files present at the destination, per phase (the config
+    // slot stays empty).
+    std::array<std::set<std::string>, k_replicate_phase_count> ids;
+
+    bool contains(ReplicatePhase phase, const std::string& id) const {
+        return ids[phase_index(phase)].contains(id);
+    }
+    std::size_t file_count() const;
+};
+
+// The JSON form, "schema": k_replicate_ledger_schema.
+util::Json replica_ledger_to_json(const ReplicaLedger& ledger);
+// Strict: a missing key, a wrong type, an id that is not 64 lowercase hex characters or another
+// schema number is an error naming what (100).
+util::Expected<ReplicaLedger> replica_ledger_from_json(const util::Json& json,
+                                                       std::string_view what);
+
+// The ledger at path; nullopt when there is no such file. Unreadable: 111; invalid: 100.
+util::Expected<std::optional<ReplicaLedger>> read_replica_ledger(const std::string& path);
+// Sets ledger.updated to now and writes it atomically (util::write_json_file, mode 0600).
+util::Expected<void> write_replica_ledger(const std::string& path, ReplicaLedger& ledger);
+
+} // namespace backup::core

@@ -1,0 +1,34 @@
+// backup-syncd as a command: its arguments, checked, and the daemon started.
+#pragma once
+
+#include <string>
+
+#include "model/defaults.hpp"
+#include "util/error.hpp"
+
+namespace backup::core {
+
+// The command line as given; backup_syncd_command checks the values.
+struct SyncdArguments {
+    std::string client;                   // --client HOST: the repository and state from its
+                                          // client.yaml
+    std::string root{k_default_root};     // --root
+    std::string watch_dir;                // --watchdir: a snapshots/ directory instead
+    std::string state_dir;                // --state-dir (required with --watchdir)
+    std::string script;                   // --script: split into words at spaces, no shell
+    double loop_delay = 60;               // seconds, each of these
+    double startup_delay = 0;
+    double settle = 0.3;
+    double retry_min = 5;
+    double retry_max = 600;
+    double timeout = 6 * 3600;
+    double term_grace = 10;
+};
+
+// Checks every value (all bad ones reported together, 100), finds the repository (with --client:
+// <repository>/snapshots from client.yaml, the one place that says where it is) and runs the
+// daemon until TERM (0). Throws util::Fatal for bad arguments (100) and for a daemon that cannot
+// start (an unreadable state file, a missing state directory).
+util::ExitCode backup_syncd_command(const SyncdArguments& arguments);
+
+} // namespace backup::core

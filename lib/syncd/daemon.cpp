@@ -1,0 +1,419 @@
+#include "syncd/daemon.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <optional>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "model/repository.hpp"
+#include "state/snapshot_ids.hpp"
+#include "state/syncd_state.hpp"
+#include "state/syncd_status.hpp"
+#include "syncd/snapshots.hpp"
+#include "util/fd.hpp"
+#include "util/fs.hpp"
+#include "util/process.hpp"
+#include "util/signals.hpp"
+#include "util/time.hpp"
+
+namespace backup::core {
+
+using util::ExitCode;
+using util::Expected;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+// An inotify watch on the snapshots directory, renewed when the directory is replaced. Events
+// only make the daemon look sooner: what counts is always a full listing.
+class SnapshotWatch {
+public:
+    explicit SnapshotWatch(fs::path dir) : m_dir(std::move(dir)) {
+        m_fd.reset(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+        m_init_errno = m_fd ? 0 : errno;
+    }
+    bool available() const { return m_fd.valid(); }
+    int init_errno() const { return m_init_errno; }
+    int fd() const { return m_fd.get(); }
+
+    // Watches the directory when it is not watched yet (it may not exist yet).
+    void ensure() {
+        if (m_watch >= 0 || !m_fd) {
+            return;
+        }
+        m_watch = ::inotify_add_watch(m_fd.get(), m_dir.c_str(),
+                                      IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
+                                          IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
+    }
+
+    // Reads every pending event: whether any may have changed the snapshots.
+    bool drain() {
+        alignas(inotify_event) char buffer[16384];
+        bool relevant = false;
+        ssize_t n;
+        while ((n = ::read(m_fd.get(), buffer, sizeof buffer)) > 0) {
+            for (char* p = buffer; p < buffer + n;) {
+                auto* event = reinterpret_cast<inotify_event*>(p);
+                p += sizeof(inotify_event) + event->len;
+                relevant = relevant || is_relevant(*event);
+            }
+        }
+        // The directory went away or was replaced: watch the new one.
+        ensure();
+        return relevant;
+    }
+
+private:
+    bool is_relevant(const inotify_event& event) {
+        if (event.mask & IN_Q_OVERFLOW) {
+            return true; // lost events: only a full listing can tell
+        }
+        if (event.mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+            if (event.mask & IN_IGNORED) {
+                m_watch = -1;
+            }
+            return true;
+        }
+        return event.len > 0 && is_repository_id(std::string_view(event.name));
+    }
+
+    fs::path m_dir;
+    util::Fd m_fd;
+    int m_init_errno = 0;
+    int m_watch = -1;
+};
+
+double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// The daemon's loop. Its decisions: when to list, when to run, what to tell the command.
+class SyncDaemon {
+public:
+    SyncDaemon(const SyncdOptions& options, SyncState state, util::SignalFd signals)
+        : m_options(options), m_state(std::move(state)), m_signals(std::move(signals)),
+          m_watch(options.watch_dir) {}
+    Expected<void> run();
+
+private:
+    void log(const std::string& line) {
+        std::fputs(fmt::format("{}: {}\n", m_options.client, line).c_str(), stdout);
+        std::fflush(stdout);
+    }
+    void act_on_timers();
+    Expected<void> wait_for_events();
+    void handle_signals();
+    void rescan_and_maybe_schedule(const char* why);
+    void start_sync();
+    Expected<util::Child> spawn_sync(const SnapshotDiff& diff, const util::TempDir& dir);
+    void finish_sync(int wait_status);
+    void record_success();
+    void shut_down();
+    void write_status();
+    Clock::time_point next_wakeup() const;
+
+    SyncdOptions m_options;
+    SyncState m_state;
+    util::SignalFd m_signals;
+    SnapshotWatch m_watch;
+    std::optional<util::Child> m_child;
+    std::optional<util::TempDir> m_run_dir;
+    SnapshotIds m_running_for; // the listing the running sync was started with
+    Clock::time_point m_run_started{};
+
+    std::optional<Clock::time_point> m_run_at;   // a run is due at this time
+    Clock::time_point m_next_scan{};
+    std::optional<Clock::time_point> m_retry_at; // after a failure
+    bool m_dirty = false;                        // changed while a run was active
+    bool m_stopping = false;
+    int m_failures = 0;
+    SyncStatus m_status;
+};
+
+void SyncDaemon::write_status() {
+    m_status.client = m_options.client;
+    m_status.watchdir = m_options.watch_dir.string();
+    m_status.pid = ::getpid();
+    m_status.updated = util::format_time(util::now());
+    m_status.consecutive_failures = m_failures;
+    m_status.running = m_child.has_value();
+    m_status.snapshots_synced = static_cast<std::int64_t>(m_state.synced.size());
+    m_status.next_retry.reset();
+    if (m_retry_at) {
+        m_status.next_retry = util::format_time(
+            util::now() + std::chrono::duration_cast<util::SystemTime::duration>(*m_retry_at -
+                                                                                Clock::now()));
+    }
+    if (auto ok = write_sync_status(m_options.state_dir, m_status); !ok) {
+        log(fmt::format("error: {}", ok.error().message()));
+    }
+}
+
+void SyncDaemon::rescan_and_maybe_schedule(const char* why) {
+    m_next_scan = Clock::now() + m_options.loop_delay;
+    m_watch.ensure();
+    auto current = list_snapshot_ids(m_options.watch_dir);
+    if (!current) {
+        std::string error = current.error().message();
+        if (error != m_status.watch_error) {
+            log(fmt::format("error: {}; retrying every {:g} s (nothing is treated as gone)", error,
+                            seconds(m_options.loop_delay)));
+            m_status.watch_error = error;
+            write_status();
+        }
+        m_next_scan = Clock::now() + std::min(m_options.loop_delay, milliseconds(5000));
+        return;
+    }
+    if (m_status.watch_error) {
+        log(fmt::format("{} is readable again", m_options.watch_dir.string()));
+        m_status.watch_error.reset();
+        write_status();
+    }
+    auto diff = diff_snapshots(m_state.synced, *current);
+    auto appeared = static_cast<std::int64_t>(diff.appeared.size());
+    auto gone = static_cast<std::int64_t>(diff.gone.size());
+    if (diff.empty()) {
+        m_status.pending_appeared = m_status.pending_gone = 0;
+        return;
+    }
+    if (appeared != m_status.pending_appeared || gone != m_status.pending_gone) {
+        m_status.last_change_seen = util::format_time(util::now());
+        m_status.pending_appeared = appeared;
+        m_status.pending_gone = gone;
+        log(fmt::format("{}: {} appeared, {} gone", why, appeared, gone));
+    }
+    if (!m_retry_at) {
+        start_sync(); // during a backoff, the retry picks up everything pending
+    }
+}
+
+Expected<util::Child> SyncDaemon::spawn_sync(const SnapshotDiff& diff, const util::TempDir& dir) {
+    fs::path appeared = dir.path() / "appeared";
+    fs::path gone = dir.path() / "gone";
+    TRY(write_snapshot_id_file(appeared.string(), diff.appeared));
+    TRY(write_snapshot_id_file(gone.string(), diff.gone));
+    util::SpawnOptions o;
+    o.argv = m_options.command;
+    o.argv.push_back(appeared.string());
+    o.argv.push_back(gone.string());
+    o.env = util::current_environment();
+    o.env["BACKUP_CLIENT"] = m_options.client;
+    o.env["BACKUP_REPOSITORY"] = m_options.watch_dir.parent_path().string();
+    o.env["BACKUP_WATCHDIR"] = m_options.watch_dir.string();
+    o.stdout_mode = util::Output::inherit;
+    o.stderr_mode = util::Output::inherit;
+    o.timeout = m_options.timeout;
+    o.kill_grace = m_options.term_grace;
+    return util::Child::spawn(o);
+}
+
+void SyncDaemon::start_sync() {
+    m_run_at.reset();
+    auto current = list_snapshot_ids(m_options.watch_dir);
+    if (!current) {
+        return rescan_and_maybe_schedule("listing");
+    }
+    auto diff = diff_snapshots(m_state.synced, *current);
+    if (diff.empty()) {
+        return;
+    }
+    auto dir = util::TempDir::create_in_tmp("backup-syncd");
+    if (!dir) {
+        log(fmt::format("error: {}", dir.error().message()));
+        m_retry_at = Clock::now() + m_options.retry_min;
+        return;
+    }
+    auto child = spawn_sync(diff, *dir);
+    m_status.last_attempt = util::format_time(util::now());
+    if (!child) {
+        log(fmt::format("error: {}", child.error().message()));
+        m_run_started = Clock::now();
+        finish_sync(-1);
+        return;
+    }
+    m_child.emplace(std::move(*child));
+    m_run_dir.emplace(std::move(*dir));
+    m_running_for = *current;
+    m_run_started = Clock::now();
+    m_dirty = false;
+    log(fmt::format("sync started (pid {}): {} appeared, {} gone", m_child->pid(),
+                    diff.appeared.size(), diff.gone.size()));
+    write_status();
+}
+
+void SyncDaemon::record_success() {
+    m_state.synced = m_running_for;
+    m_state.initialized = true;
+    if (auto saved = write_sync_state(m_options.state_dir, m_state); !saved) {
+        // Not advancing is safe: the next run repeats this one.
+        log(fmt::format("error: {}; the next sync repeats this one", saved.error().message()));
+        m_state = read_sync_state(m_options.state_dir).value_or(SyncState{});
+    }
+    m_failures = 0;
+    m_retry_at.reset();
+    m_status.last_success = util::format_time(util::now());
+    m_status.last_result = "ok";
+    m_status.pending_appeared = m_status.pending_gone = 0;
+}
+
+void SyncDaemon::finish_sync(int wait_status) {
+    double took = seconds(Clock::now() - m_run_started);
+    util::ProcessResult result;
+    result.wait_status = wait_status;
+    result.timed_out = m_child && m_child->timed_out();
+    bool ok = wait_status >= 0 && result.success() && !result.timed_out;
+    m_child.reset();
+    m_run_dir.reset();
+    if (ok) {
+        record_success();
+        log(fmt::format("sync succeeded in {:.1f}s", took));
+    } else {
+        ++m_failures;
+        auto delay = retry_delay(m_failures, m_options.retry_min, m_options.retry_max);
+        m_retry_at = Clock::now() + delay;
+        m_status.last_result = wait_status >= 0 ? result.describe() : "could not start";
+        log(fmt::format("sync failed: {} after {:.1f}s; retry {} in {:.1f}s", *m_status.last_result,
+                        took, m_failures, seconds(delay)));
+    }
+    write_status();
+    if (ok && m_dirty) {
+        m_run_at = Clock::now() + m_options.settle;
+    }
+}
+
+Clock::time_point SyncDaemon::next_wakeup() const {
+    Clock::time_point t = m_next_scan;
+    for (const auto& candidate :
+         {m_run_at, m_retry_at, m_child ? m_child->next_event() : std::nullopt}) {
+        if (candidate) {
+            t = std::min(t, *candidate);
+        }
+    }
+    return t;
+}
+
+void SyncDaemon::act_on_timers() {
+    if (m_child) {
+        bool was_stopping = m_child->stopping();
+        m_child->tick();
+        if (m_child->timed_out() && !was_stopping) {
+            log(fmt::format("sync timed out after {:g} s; stopping it", seconds(m_options.timeout)));
+        }
+        return;
+    }
+    auto now = Clock::now();
+    if (now >= m_next_scan) {
+        rescan_and_maybe_schedule("full listing");
+    } else if (m_retry_at && now >= *m_retry_at) {
+        m_retry_at.reset();
+        m_run_at.reset();
+        log(fmt::format("retrying (failure {})", m_failures));
+        start_sync();
+    } else if (m_run_at && now >= *m_run_at && !m_retry_at) {
+        m_run_at.reset();
+        rescan_and_maybe_schedule("change");
+    } else if (m_run_at && m_retry_at) {
+        m_run_at.reset(); // a change during backoff waits for the retry
+    }
+}
+
+void SyncDaemon::handle_signals() {
+    while (int sig = m_signals.take()) {
+        if (sig == SIGHUP) {
+            m_next_scan = Clock::now(); // an administrator's "look now"
+        } else {
+            m_stopping = true;
+        }
+    }
+}
+
+Expected<void> SyncDaemon::wait_for_events() {
+    std::vector<pollfd> fds = {{m_signals.fd(), POLLIN, 0}};
+    if (m_watch.available()) {
+        fds.push_back({m_watch.fd(), POLLIN, 0});
+    }
+    if (m_child && m_child->exit_fd()) {
+        fds.push_back({m_child->exit_fd().get(), POLLIN, 0});
+    }
+    auto wait = std::chrono::duration_cast<milliseconds>(next_wakeup() - Clock::now());
+    int timeout_ms = static_cast<int>(std::clamp<long long>(wait.count() + 1, 0, 60000));
+    if (m_child && !m_child->exit_fd()) {
+        timeout_ms = std::min(timeout_ms, 50);
+    }
+    if (::poll(fds.data(), fds.size(), timeout_ms) < 0 && errno != EINTR) {
+        return util::fail_errno(errno, "wait for events");
+    }
+    handle_signals();
+    if (m_watch.available() && m_watch.drain()) {
+        if (m_child) {
+            m_dirty = true;
+        } else {
+            // Coalesce a burst: run once the directory has been quiet for the settle time.
+            m_run_at = Clock::now() + m_options.settle;
+        }
+    }
+    if (m_child) {
+        auto status = m_child->wait_for(milliseconds(0));
+        if (status && *status) {
+            finish_sync(**status);
+        }
+    }
+    return {};
+}
+
+void SyncDaemon::shut_down() {
+    log("stopping");
+    if (m_child) {
+        log(fmt::format("stopping the running sync (pid {})", m_child->pid()));
+        auto status = m_child->terminate();
+        m_running_for.clear();
+        m_child.reset();
+        m_run_dir.reset();
+        m_status.last_result =
+            status ? "stopped by backup-syncd's shutdown" : "could not be stopped";
+    }
+    write_status();
+}
+
+Expected<void> SyncDaemon::run() {
+    if (!m_watch.available()) {
+        log(fmt::format("warning: no inotify ({}); listing every {:g} s",
+                        std::strerror(m_watch.init_errno()), seconds(m_options.loop_delay)));
+    }
+    log(fmt::format("watching {} ({} snapshots synced before)", m_options.watch_dir.string(),
+                    m_state.synced.size()));
+    m_next_scan = Clock::now() + m_options.startup_delay;
+    write_status();
+    while (!m_stopping) {
+        act_on_timers();
+        TRY(wait_for_events());
+    }
+    shut_down();
+    return {};
+}
+
+} // namespace
+
+Expected<void> run_sync_daemon(const SyncdOptions& options) {
+    if (options.command.empty()) {
+        return util::fail(ExitCode::permanent, "start: no sync command (--script)");
+    }
+    if (!options.watch_dir.is_absolute()) {
+        return util::fail(ExitCode::permanent, "watch {}: not an absolute path",
+                          options.watch_dir.string());
+    }
+    std::error_code ec;
+    if (!fs::is_directory(options.state_dir, ec)) {
+        return util::fail(ExitCode::temporary, "use state directory {}: not a directory",
+                          options.state_dir.string());
+    }
+    SyncState state = TRY(read_sync_state(options.state_dir));
+    util::SignalFd signals = TRY(util::SignalFd::create({SIGTERM, SIGINT, SIGHUP}));
+    SyncDaemon daemon(options, std::move(state), std::move(signals));
+    return daemon.run();
+}
+
+} // namespace backup::core

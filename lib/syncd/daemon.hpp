@@ -1,0 +1,35 @@
+// backup-syncd's daemon: watch a repository's snapshots/ directory and run the sync command with
+// what appeared and what went, reliably (see DESIGN.md, "Sync command").
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "util/error.hpp"
+
+namespace backup::core {
+
+namespace fs = std::filesystem;
+
+struct SyncdOptions {
+    std::string client;               // for logs and BACKUP_CLIENT
+    fs::path watch_dir;               // the repository's snapshots/
+    fs::path state_dir;
+    std::vector<std::string> command; // the sync command; the two files are appended
+    std::chrono::milliseconds loop_delay{60000};   // full listing at least this often
+    std::chrono::milliseconds startup_delay{0};
+    std::chrono::milliseconds settle{300};         // quiet time after a change before a run
+    std::chrono::milliseconds retry_min{5000};
+    std::chrono::milliseconds retry_max{600000};
+    std::chrono::milliseconds timeout{6 * 3600 * 1000}; // a sync running longer is stopped
+    std::chrono::milliseconds term_grace{10000};   // TERM, then KILL after this
+};
+
+// Runs the daemon until SIGTERM or SIGINT: returns after a clean stop. Logs one line per event on
+// stdout. Errors that retrying cannot fix (bad options, an unreadable state file) are returned
+// before the loop.
+util::Expected<void> run_sync_daemon(const SyncdOptions& options);
+
+} // namespace backup::core

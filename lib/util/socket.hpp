@@ -1,0 +1,28 @@
+// TCP sockets on IPv4 addresses: the one owner of socket(2) in the toolkit (the HTTP client,
+// port choice when provisioning, and the tests' fixtures use these).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "util/error.hpp"
+#include "util/fd.hpp"
+
+namespace backup::util {
+
+// Whether a server could listen on address:port now (bind succeeds). "0.0.0.0" or an empty
+// address means every address. A port that is taken or not ours to take (EADDRINUSE, EACCES) is
+// false; failing to make a socket at all is an error.
+Expected<bool> port_is_free(const std::string& address, int port);
+
+// A port on address that nothing listens on now, chosen by the kernel.
+Expected<int> pick_free_port(const std::string& address);
+
+// A connected socket to address:port (an IPv4 literal), with send and receive timeouts.
+// Refused or unreachable: 111; not an IPv4 address: 100.
+Expected<Fd> connect_tcp(const std::string& address, int port, std::chrono::milliseconds timeout);
+
+// Whether something accepts connections on address:port now.
+bool accepts_connections(const std::string& address, int port);
+
+} // namespace backup::util

@@ -1,0 +1,82 @@
+#include "wrapper/environment.hpp"
+
+#include "model/environ.hpp"
+#include "util/fs.hpp"
+
+#include <cerrno>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace backup::core {
+
+namespace {
+
+bool missing(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) != 0 && errno == ENOENT;
+}
+
+std::vector<uid_t> secret_owners() {
+    std::vector<uid_t> owners{::getuid()};
+    if (::getuid() != 0) {
+        owners.push_back(0);
+    }
+    return owners;
+}
+
+} // namespace
+
+util::Expected<ClientEnvironment> load_client_environment(const std::string& environ_file,
+                                                          const util::Environment& base) {
+    if (missing(environ_file)) {
+        return util::fail(util::ExitCode::permanent,
+                          "read the environ file {}: no such file; copy the environ file the "
+                          "backup server printed there (mode 0600)",
+                          environ_file);
+    }
+    auto owners = secret_owners();
+    TRY(util::check_secret_file(environ_file, owners));
+    std::string text = TRY(util::read_file(environ_file));
+    auto assignments = TRY(parse_environ(text, environ_file));
+    ClientEnvironment client;
+    client.env = base;
+    for (const auto& a : assignments) {
+        client.env[a.name] = a.value;
+    }
+    if (auto it = client.env.find("RESTIC_PASSWORD_FILE");
+        it != client.env.end() && !it->second.empty()) {
+        const std::string& password_file = it->second;
+        if (missing(password_file)) {
+            return util::fail(util::ExitCode::permanent,
+                              "read the repository password file {} (RESTIC_PASSWORD_FILE): no "
+                              "such file; make it with 'umask 077; openssl rand -base64 32 > {}' "
+                              "before 'restic-wrapper init', and keep a copy in a safe place",
+                              password_file, password_file);
+        }
+        TRY(util::check_secret_file(password_file, owners));
+    }
+    std::string program = "restic";
+    if (auto it = client.env.find("REAL_RESTIC"); it != client.env.end() && !it->second.empty()) {
+        program = it->second;
+    }
+    auto path = client.env.find("PATH");
+    client.restic = TRY(util::find_executable(
+        program, path != client.env.end() ? path->second : "/usr/local/bin:/usr/bin:/bin"));
+    return client;
+}
+
+std::string redact_repository(std::string_view location) {
+    auto scheme = location.find("://");
+    if (scheme == std::string_view::npos) {
+        return std::string(location);
+    }
+    auto host_start = scheme + 3;
+    auto slash = location.find('/', host_start);
+    auto at = location.rfind('@', slash == std::string_view::npos ? location.size() : slash);
+    if (at == std::string_view::npos || at < host_start) {
+        return std::string(location);
+    }
+    return fmt::format("{}{}", location.substr(0, host_start), location.substr(at + 1));
+}
+
+} // namespace backup::core
