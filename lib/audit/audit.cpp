@@ -176,16 +176,17 @@ private:
 bool RepositoryAudit::prepare() {
     if (m_target.state_dir) {
         std::string dir = m_target.state_dir->string();
-        auto ready = util::make_directories(dir, 0750).and_then([&] {
-            return util::FileLock::try_acquire_or_fail(
-                audit_lock_file(m_target).string(), 0644,
-                fmt::format("audit {}", m_target.repository), "another restic-audit is auditing it");
-        });
-        if (!ready) {
-            m_report.errors.push_back(ready.error());
+        auto made = util::make_directories(dir, 0750);
+        auto lock =
+            made ? util::FileLock::try_acquire_or_fail(audit_lock_file(m_target).string(), 0644,
+                                                       fmt::format("audit {}", m_target.repository),
+                                                       "another restic-audit is auditing it")
+                 : std::unexpected(made.error());
+        if (!lock) {
+            m_report.errors.push_back(lock.error());
             return false;
         }
-        m_lock = std::move(*ready);
+        m_lock = std::move(*lock);
         m_state_path = audit_state_file(m_target).string();
         auto read = read_audit_state(m_state_path);
         if (!read) {
@@ -223,9 +224,9 @@ void RepositoryAudit::choose_slot() {
         rotation = {length, stateless_audit_position(m_clock.seconds(), length), {}, {}};
     } else if (rotation.length != length) {
         if (rotation.length != 0) {
-            m_report.notes.push_back(fmt::format(
-                "the fraction changed from 1/{} to 1/{}: a new cycle starts at slot 0",
-                rotation.length, length));
+            m_report.notes.push_back(
+                fmt::format("the fraction changed from 1/{} to 1/{}: a new cycle starts at slot 0",
+                            rotation.length, length));
         }
         rotation = {length, 0, {}, {}};
     }
@@ -257,17 +258,18 @@ bool RepositoryAudit::hash() {
     }
     m_report.files_listed = entries->size();
     if (entries->empty()) {
-        m_report.notes.push_back(fmt::format("no repository yet: {} is empty", m_target.repository));
+        m_report.notes.push_back(
+            fmt::format("no repository yet: {} is empty", m_target.repository));
     }
     auto listing = check_listing(*entries, m_clock.seconds(), m_options.temporary_grace);
     m_report.findings = std::move(listing.findings);
     m_report.temporary_files = listing.temporary;
-    auto selected = select_for_audit(*entries, m_report.cycle_length, m_report.position,
-                                     m_resume_after);
+    auto selected =
+        select_for_audit(*entries, m_report.cycle_length, m_report.position, m_resume_after);
     m_report.files_selected = selected.size();
     HashFunction function = m_options.hash ? m_options.hash : default_hash_function(true);
-    auto run = hash_selected(m_target.repository, *entries, selected, m_options.jobs, m_budget,
-                             function);
+    auto run =
+        hash_selected(m_target.repository, *entries, selected, m_options.jobs, m_budget, function);
     tally(*entries, selected, run);
     stamp_end();
     advance(*entries, selected, run.done);

@@ -10,9 +10,9 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <string_view>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "audit/hashing.hpp"

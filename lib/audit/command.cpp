@@ -115,10 +115,10 @@ void check_request(const AuditRequest& request) {
 void print_report(const AuditRequest& request, const AuditReport& report) {
     const std::string& repository = report.target.repository;
     for (const auto& f : report.findings) {
-        std::fputs(fmt::format("{}: {}: {}: {}\n", util::program_name(), repository, f.path,
-                               f.message)
-                       .c_str(),
-                   stderr);
+        std::fputs(
+            fmt::format("{}: {}: {}: {}\n", util::program_name(), repository, f.path, f.message)
+                .c_str(),
+            stderr);
     }
     for (const auto& e : report.errors) {
         util::print_error(e);

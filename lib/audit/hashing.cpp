@@ -45,8 +45,8 @@ HashResult hash_one(const std::string& root, const AuditEntry& entry, const Hash
     }
     result.bytes = hashed->size;
     result.actual = std::move(hashed->hex);
-    result.outcome =
-        result.actual == path_file_name(entry.relative) ? HashOutcome::match : HashOutcome::mismatch;
+    result.outcome = result.actual == path_file_name(entry.relative) ? HashOutcome::match
+                                                                     : HashOutcome::mismatch;
     return result;
 }
 

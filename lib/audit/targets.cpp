@@ -110,9 +110,7 @@ util::Expected<AuditTargets> resolve_audit_targets(const AuditRequest& request) 
     }
     ServerLayout layout(request.root);
     if (!request.client.empty()) {
-        if (auto ok = validate_host_name(request.client); !ok) {
-            return std::unexpected(ok.error());
-        }
+        TRY(validate_host_name(request.client));
         fs::path config = layout.client(request.client).config_file;
         if (!is_plain_file(config)) {
             return util::fail(ExitCode::permanent, "audit client {}: there is no {}",

@@ -50,11 +50,11 @@ bool has_dotdot(const fs::path& p) {
 } // namespace
 
 util::Expected<void> validate_destination(const Destination& d) {
-    bool name_ok = !d.name.empty() && d.name.size() <= 32 &&
-                   std::all_of(d.name.begin(), d.name.end(), [](char c) {
-                       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                              c == '_';
-                   });
+    bool name_ok =
+        !d.name.empty() && d.name.size() <= 32 &&
+        std::all_of(d.name.begin(), d.name.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+        });
     if (!name_ok) {
         return util::fail(ExitCode::permanent,
                           "use destination '{}': a name is 1 to 32 of a-z, 0-9, '-', '_'", d.name);
@@ -121,12 +121,9 @@ std::string ClientConfig::repository_url() const {
 }
 
 util::Expected<ClientConfig> load_client_config(const std::string& path) {
-    auto node = util::load_yaml_file(path);
-    if (!node) {
-        return std::unexpected(node.error());
-    }
+    YAML::Node node = TRY(util::load_yaml_file(path));
     util::ConfigProblems problems(path);
-    YamlMap top(*node, "", problems);
+    YamlMap top(node, "", problems);
     ClientConfig c;
     auto schema = top.integer("schema", 1, 1000);
     if (!schema) {
@@ -183,9 +180,7 @@ util::Expected<ClientConfig> load_client_config(const std::string& path) {
         status->reject_unknown_keys();
     }
     top.reject_unknown_keys();
-    if (auto ok = problems.result(); !ok) {
-        return std::unexpected(ok.error());
-    }
+    TRY(problems.result());
     return c;
 }
 
@@ -296,9 +291,7 @@ util::Expected<ServerConfig> load_server_config(const std::string& path, bool ex
         bin->reject_unknown_keys();
     }
     top.reject_unknown_keys();
-    if (auto ok = problems.result(); !ok) {
-        return std::unexpected(ok.error());
-    }
+    TRY(problems.result());
     return c;
 }
 

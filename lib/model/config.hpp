@@ -44,16 +44,17 @@ struct ClientConfig {
     std::string host;
     ServerKind kind = ServerKind::versitygw;
     Topology topology = Topology::dedicated;
-    std::string address;      // host name or IP the client connects to
-    int port = 0;             // the storage server's port
-    std::string user;         // rest-server user, or versitygw account (shared topology)
-    std::string bucket;       // versitygw bucket (empty for rest-server)
-    fs::path repository;      // the repository directory on this server (plain files)
-    std::string owner_user;   // services run as this user (chpst -u)
+    std::string address;    // host name or IP the client connects to
+    int port = 0;           // the storage server's port
+    std::string user;       // rest-server user, or versitygw account (shared topology)
+    std::string bucket;     // versitygw bucket (empty for rest-server)
+    fs::path repository;    // the repository directory on this server (plain files)
+    std::string owner_user; // services run as this user (chpst -u)
     std::string owner_group;
     std::vector<Destination> destinations;
     int audit_fraction = k_default_audit_fraction; // restic-audit checks 1/N of the files per run
-    int expected_interval_hours = k_default_expected_interval_hours; // backup-status calls a client stale after this
+    int expected_interval_hours =
+        k_default_expected_interval_hours; // backup-status calls a client stale after this
 
     // The URL the client's RESTIC_REPOSITORY holds.
     std::string repository_url() const;
@@ -69,13 +70,13 @@ struct ServerConfig {
     ServerKind kind = ServerKind::versitygw;
     Topology topology = Topology::dedicated;
     std::string listen_address = "0.0.0.0"; // where storage servers listen
-    std::string public_address;              // what clients connect to; default: gethostname()
+    std::string public_address;             // what clients connect to; default: gethostname()
     int port_min = k_default_port_min;
     int port_max = k_default_port_max;
     std::string owner_user{k_default_owner};
     std::string owner_group{k_default_owner};
-    bool append_only = false;                // rest-server --append-only
-    std::string max_size;                    // rest-server --max-size (bytes), empty: none
+    bool append_only = false; // rest-server --append-only
+    std::string max_size;     // rest-server --max-size (bytes), empty: none
     int audit_fraction = k_default_audit_fraction;
     // Destinations every new client gets; "{host}" in a path or remote is the client's name.
     std::vector<Destination> destinations;

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "util/dir.hpp"
+
 namespace backup::core {
 
 bool is_repository_id(std::string_view name) {
@@ -136,6 +138,17 @@ std::string replica_path(ReplicatePhase phase, std::string_view id) {
         break;
     }
     return fmt::format("{}/{}", to_string(phase), id);
+}
+
+util::Expected<std::set<std::string>> list_snapshot_ids(const std::filesystem::path& dir) {
+    auto entries = TRY(util::read_directory(dir.string()));
+    std::set<std::string> ids;
+    for (auto& entry : entries) {
+        if (entry.type == util::EntryType::regular && is_repository_id(entry.name)) {
+            ids.insert(std::move(entry.name));
+        }
+    }
+    return ids;
 }
 
 } // namespace backup::core

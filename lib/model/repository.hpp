@@ -4,7 +4,9 @@
 
 #include <array>
 #include <cstddef>
+#include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,14 +16,14 @@
 namespace backup::core {
 
 enum class RepoFileKind {
-    config,       // "config": the only file not named by its hash
-    key,          // keys/<id>
-    pack,         // data/<xx>/<id>, xx = the first two characters of id
+    config,         // "config": the only file not named by its hash
+    key,            // keys/<id>
+    pack,           // data/<xx>/<id>, xx = the first two characters of id
     misplaced_pack, // data/<yy>/<id> with yy not matching id, or data/<id>
-    index,        // index/<id>
-    snapshot,     // snapshots/<id>
-    lock,         // locks/<id>
-    other,        // anything else: temp files of servers and restic, strays
+    index,          // index/<id>
+    snapshot,       // snapshots/<id>
+    lock,           // locks/<id>
+    other,          // anything else: temp files of servers and restic, strays
 };
 
 // True when name is exactly 64 lowercase hex characters (a SHA-256 in restic's spelling).
@@ -40,9 +42,15 @@ bool is_content_addressed(RepoFileKind kind);
 
 std::string_view to_string(RepoFileKind kind);
 
-// The phases of replication (restic-replicate), in the order they run. A destination that has every file of the phases
-// before the current one is a valid repository at every moment: restic reads a repository
-// through its keys and config, and writes packs (data), then index, then the snapshot last.
+// The snapshot IDs in dir (a repository's snapshots/): regular files named by 64 lowercase hex
+// characters; temporary names and anything else are ignored. A missing or unreadable directory
+// is an error, never "no snapshots".
+util::Expected<std::set<std::string>> list_snapshot_ids(const std::filesystem::path& dir);
+
+// The phases of replication (restic-replicate), in the order they run. A destination that has every
+// file of the phases before the current one is a valid repository at every moment: restic reads a
+// repository through its keys and config, and writes packs (data), then index, then the snapshot
+// last.
 enum class ReplicatePhase { keys, config, data, index, snapshots };
 
 inline constexpr std::size_t k_replicate_phase_count = 5;

@@ -24,7 +24,8 @@ util::Expected<bool> is_supervised(const fs::path& service_dir) {
 util::Expected<SuperviseStatus> parse_supervise_status(std::string_view bytes) {
     if (bytes.size() != 20) {
         return util::fail(util::ExitCode::permanent,
-                          "read supervise/status: bad format ({} bytes, expected 20)", bytes.size());
+                          "read supervise/status: bad format ({} bytes, expected 20)",
+                          bytes.size());
     }
     auto byte = [&](std::size_t i) { return static_cast<std::uint8_t>(bytes[i]); };
     std::uint64_t tai = 0;

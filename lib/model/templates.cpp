@@ -21,7 +21,8 @@ bool safe_value(const TemplateValue& v) {
     if (v.value.empty()) {
         return true;
     }
-    if (v.value.front() == ' ' || v.value.back() == ' ' || v.value.find("  ") != std::string::npos) {
+    if (v.value.front() == ' ' || v.value.back() == ' ' ||
+        v.value.find("  ") != std::string::npos) {
         return false;
     }
     return std::all_of(v.value.begin(), v.value.end(),
@@ -48,10 +49,10 @@ util::Expected<std::string> render_template(std::string_view name,
         auto end = text.find('@', at + 1);
         std::string_view candidate =
             end == std::string_view::npos ? std::string_view() : text.substr(at + 1, end - at - 1);
-        bool is_placeholder = !candidate.empty() &&
-                              std::all_of(candidate.begin(), candidate.end(), [](char c) {
-                                  return (c >= 'A' && c <= 'Z') || c == '_';
-                              });
+        bool is_placeholder =
+            !candidate.empty() && std::all_of(candidate.begin(), candidate.end(), [](char c) {
+                return (c >= 'A' && c <= 'Z') || c == '_';
+            });
         if (!is_placeholder) {
             out.append(text.substr(pos, at + 1 - pos));
             pos = at + 1;

@@ -88,8 +88,8 @@ Expected<void> set_client_access(const ServerConfig& server, const std::string& 
                     ? set_versitygw_access(server, layout, config, paths, enabled)
                     : set_rest_server_access(layout, config, paths, enabled);
     if (!done) {
-        return std::unexpected(done.error().with_context(
-            fmt::format("{} {}", enabled ? "enable" : "disable", host)));
+        return std::unexpected(
+            done.error().with_context(fmt::format("{} {}", enabled ? "enable" : "disable", host)));
     }
     return {};
 }

@@ -11,7 +11,9 @@ using util::ExitCode;
 
 namespace {
 
-void print(const std::string& text) { std::fputs(text.c_str(), stdout); }
+void print(const std::string& text) {
+    std::fputs(text.c_str(), stdout);
+}
 
 ProvisionRequest request_of(const NewResticServerArguments& a) {
     std::vector<std::string> problems;
@@ -46,21 +48,21 @@ ProvisionRequest request_of(const NewResticServerArguments& a) {
 
 void print_next_steps(const ProvisionResult& result) {
     const ClientConfig& c = result.config;
-    print(fmt::format(
-        "Provisioned {host}: {kind} ({topology}) on port {port}, repository {repo}\n"
-        "Next steps:\n"
-        "  1. Enable it (runit starts its services within seconds):\n"
-        "       ln -s {service} {link}\n"
-        "  2. Copy the client's environ file to the client, mode 0600:\n"
-        "       scp {environ} root@{host}:/etc/restic/environ\n"
-        "  3. On {host}: make a repository password and the repository:\n"
-        "       (umask 077; openssl rand -base64 32 > /etc/restic/repo-password)\n"
-        "       restic-wrapper init\n",
-        fmt::arg("host", c.host), fmt::arg("kind", to_string(c.kind)),
-        fmt::arg("topology", to_string(c.topology)), fmt::arg("port", c.port),
-        fmt::arg("repo", c.repository.string()), fmt::arg("service", result.paths.service.string()),
-        fmt::arg("link", result.enable_link.string()),
-        fmt::arg("environ", result.paths.environ_file.string())));
+    print(fmt::format("Provisioned {host}: {kind} ({topology}) on port {port}, repository {repo}\n"
+                      "Next steps:\n"
+                      "  1. Enable it (runit starts its services within seconds):\n"
+                      "       ln -s {service} {link}\n"
+                      "  2. Copy the client's environ file to the client, mode 0600:\n"
+                      "       scp {environ} root@{host}:/etc/restic/environ\n"
+                      "  3. On {host}: make a repository password and the repository:\n"
+                      "       (umask 077; openssl rand -base64 32 > /etc/restic/repo-password)\n"
+                      "       restic-wrapper init\n",
+                      fmt::arg("host", c.host), fmt::arg("kind", to_string(c.kind)),
+                      fmt::arg("topology", to_string(c.topology)), fmt::arg("port", c.port),
+                      fmt::arg("repo", c.repository.string()),
+                      fmt::arg("service", result.paths.service.string()),
+                      fmt::arg("link", result.enable_link.string()),
+                      fmt::arg("environ", result.paths.environ_file.string())));
 }
 
 } // namespace
@@ -82,9 +84,9 @@ util::ExitCode new_restic_server_command(const NewResticServerArguments& a) {
                           a.enable ? "Enabled" : "Disabled", a.host));
     } else if (a.remove) {
         auto kept = util::value_or_throw(remove_client(server, a.host, a.delete_data));
-        print(kept.empty() ? fmt::format("Removed {} and its data.\n", a.host)
-                           : fmt::format("Removed {}; its data is kept in {}\n", a.host,
-                                         kept.string()));
+        print(kept.empty()
+                  ? fmt::format("Removed {} and its data.\n", a.host)
+                  : fmt::format("Removed {}; its data is kept in {}\n", a.host, kept.string()));
     } else if (a.rotate) {
         auto config = util::value_or_throw(rotate_client_keys(server, a.host));
         auto paths = ServerLayout(server.root).client(a.host);

@@ -50,8 +50,8 @@ namespace {
 
 Expected<void> set_owner(const fs::path& path, const Owner& owner) {
     if (::lchown(path.c_str(), owner.uid, owner.gid) != 0) {
-        return util::fail_errno(errno, fmt::format("change the owner of {} to {}:{}",
-                                                   path.string(), owner.user, owner.group));
+        return util::fail_errno(errno, fmt::format("change the owner of {} to {}:{}", path.string(),
+                                                   owner.user, owner.group));
     }
     return {};
 }

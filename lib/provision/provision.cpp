@@ -30,7 +30,8 @@ std::string this_host_name() {
 Expected<void> prepare_root(const ServerConfig& server, const ServerLayout& layout) {
     std::error_code ec;
     if (!fs::is_directory(server.root, ec)) {
-        return util::fail(ExitCode::permanent, "use root {}: not a directory", server.root.string());
+        return util::fail(ExitCode::permanent, "use root {}: not a directory",
+                          server.root.string());
     }
     for (const auto& dir : {layout.systems(), layout.systems() / "conf", layout.scan_dir()}) {
         if (!fs::is_directory(dir, ec) && ::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -163,7 +164,8 @@ Expected<ProvisionResult> provision_client(const ServerConfig& server,
         (layout.systems() / fmt::format(".staging-{}-", plan.config.host)).string()));
     ::chmod(staging.path().c_str(), 0755);
     if (auto ok = build_client(plan, ServerLayout::client_at(staging.path()), owner); !ok) {
-        return std::unexpected(ok.error().with_context(fmt::format("provision {}", plan.config.host)));
+        return std::unexpected(
+            ok.error().with_context(fmt::format("provision {}", plan.config.host)));
     }
     TRY(commit_client(server, layout, plan, staging, owner));
     return ProvisionResult{plan.config, plan.paths, layout.enable_link(plan.config.host)};

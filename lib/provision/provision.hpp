@@ -16,12 +16,12 @@ namespace backup::core {
 
 struct ProvisionRequest {
     std::string host;
-    std::optional<int> port;                 // default: the first free one in the range
-    std::optional<ServerKind> kind;          // default: the server config's
-    std::optional<Topology> topology;        // default: the server config's
-    std::optional<std::string> owner_user;   // default: the server config's
+    std::optional<int> port;               // default: the first free one in the range
+    std::optional<ServerKind> kind;        // default: the server config's
+    std::optional<Topology> topology;      // default: the server config's
+    std::optional<std::string> owner_user; // default: the server config's
     std::optional<std::string> owner_group;
-    std::optional<std::string> address;      // what the client connects to
+    std::optional<std::string> address; // what the client connects to
 };
 
 struct ProvisionResult {
@@ -50,9 +50,9 @@ util::Expected<ProvisionResult> provision_client(const ServerConfig& server,
 // Removes a client: refused (100) while the client is enabled (its link exists; for a shared
 // client also while its access is enabled, see set_client_access) or any of its services still
 // runs. A shared client's user goes first; its repository is moved out of the shared data
-// directory like a dedicated client's data. Credentials, service directories and state go; the data is kept, moved
-// to <root>/systems/removed/<host>-<UTC time>/data, unless delete_data. Returns where the data
-// went (empty when deleted).
+// directory like a dedicated client's data. Credentials, service directories and state go; the data
+// is kept, moved to <root>/systems/removed/<host>-<UTC time>/data, unless delete_data. Returns
+// where the data went (empty when deleted).
 util::Expected<fs::path> remove_client(const ServerConfig& server, const std::string& host,
                                        bool delete_data);
 

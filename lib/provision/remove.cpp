@@ -74,8 +74,8 @@ Expected<fs::path> remove_client(const ServerConfig& server, const std::string& 
         errno != EEXIST) {
         return util::fail_errno(errno, fmt::format("create directory {}", removed_dir.string()));
     }
-    fs::path target = removed_dir / fmt::format("{}-{}", host,
-                                                util::format_compact_time(util::unix_now()));
+    fs::path target =
+        removed_dir / fmt::format("{}-{}", host, util::format_compact_time(util::unix_now()));
     if (shared && config.kind == ServerKind::versitygw) {
         // The account dies first (its secret is already unknown to the world while disabled).
         VersitygwAdmin admin = TRY(shared_admin(server, layout));

@@ -81,10 +81,10 @@ Expected<ClientConfig> rotate_client_keys(const ServerConfig& server, const std:
     } else {
         std::error_code ec;
         bool disabled = fs::exists(paths.conf / std::string(k_access_disabled), ec);
-        done = config.kind == ServerKind::versitygw
-                   ? rotate_versitygw_keys(server, layout, config, paths, credentials, owner,
-                                           disabled)
-                   : rotate_rest_server_keys(layout, config, paths, credentials, owner);
+        done =
+            config.kind == ServerKind::versitygw
+                ? rotate_versitygw_keys(server, layout, config, paths, credentials, owner, disabled)
+                : rotate_rest_server_keys(layout, config, paths, credentials, owner);
         if (!done) {
             return std::unexpected(
                 done.error().with_context(fmt::format("rotate the keys of {}", host)));

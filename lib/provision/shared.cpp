@@ -37,12 +37,9 @@ std::string render_shared_config(const SharedInstance& instance) {
 }
 
 Expected<SharedInstance> load_shared_config(const std::string& path) {
-    auto node = util::load_yaml_file(path);
-    if (!node) {
-        return std::unexpected(node.error());
-    }
+    YAML::Node node = TRY(util::load_yaml_file(path));
     util::ConfigProblems problems(path);
-    util::YamlMap top(*node, "", problems);
+    util::YamlMap top(node, "", problems);
     SharedInstance s;
     if (top.integer("schema", 1, 1).value_or(0) != 1) {
         top.problem("schema", "expected 1");
@@ -57,9 +54,7 @@ Expected<SharedInstance> load_shared_config(const std::string& path) {
         top.problem("port", "missing");
     }
     top.reject_unknown_keys();
-    if (auto ok = problems.result(); !ok) {
-        return std::unexpected(ok.error());
-    }
+    TRY(problems.result());
     return s;
 }
 

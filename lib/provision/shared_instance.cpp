@@ -83,8 +83,8 @@ Expected<SharedInstance> ensure_shared_instance(const ServerConfig& server,
         {"REST_SERVER", {binary}},
         {"REST_SERVER_FLAGS", {rest_server_flags(server), ValueKind::words}},
     };
-    if (auto ok = build_shared(shared_paths_at(staging.path()), final_paths, instance, values,
-                               owner);
+    if (auto ok =
+            build_shared(shared_paths_at(staging.path()), final_paths, instance, values, owner);
         !ok) {
         return std::unexpected(
             ok.error().with_context(fmt::format("provision the shared {}", to_string(kind))));

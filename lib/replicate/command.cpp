@@ -70,8 +70,9 @@ void log_sync_request(const std::string& appeared_file, const std::string& gone_
     auto appeared = read_snapshot_id_file(appeared_file);
     auto gone = read_snapshot_id_file(gone_file);
     if (!appeared || !gone) {
-        log_line(LogLevel::warning, fmt::format("{}; replicating the whole repository anyway",
-                                                (appeared ? gone.error() : appeared.error()).message()));
+        log_line(LogLevel::warning,
+                 fmt::format("{}; replicating the whole repository anyway",
+                             (appeared ? gone.error() : appeared.error()).message()));
         return;
     }
     log_line(LogLevel::info,

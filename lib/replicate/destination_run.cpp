@@ -38,9 +38,9 @@ bool source_has(const SourceRepository& source, ReplicatePhase phase, const std:
 }
 
 // "; ledger repaired: N added, M dropped": how a listing changed what the ledger said.
-std::string describe_repair(
-    const ReplicaLedger& ledger,
-    const std::array<std::set<std::string>, k_replicate_phase_count>& listed) {
+std::string
+describe_repair(const ReplicaLedger& ledger,
+                const std::array<std::set<std::string>, k_replicate_phase_count>& listed) {
     std::size_t added = 0;
     std::size_t dropped = 0;
     for (auto phase : k_replicate_phases) {
@@ -123,8 +123,8 @@ void DestinationRun::locate_ledger() {
         std::string state_dir = m_ctx.job.state_dir->string();
         m_ledger_path = replica_ledger_path(state_dir, dest.name);
         if (dest.is_local()) {
-            m_marker_path = fmt::format("{}/{}/{}.interrupted", state_dir,
-                                        k_replicate_state_subdir, dest.name);
+            m_marker_path =
+                fmt::format("{}/{}/{}.interrupted", state_dir, k_replicate_state_subdir, dest.name);
         }
         auto read = read_replica_ledger(*m_ledger_path);
         if (!read) {
@@ -233,13 +233,13 @@ void DestinationRun::note_listing(
     m_rep.listed_files = listing.files.size();
     m_rep.removed_temporaries = listing.removed_temporaries;
     m_ctx.log(LogLevel::info,
-              fmt::format("{}: listed the destination ({}): {} repository files{}{}",
-                          m_target.label, m_list_reason, m_rep.listed_files,
-                          m_rep.removed_temporaries > 0
-                              ? fmt::format(", removed {} stale temporary files",
-                                            m_rep.removed_temporaries)
-                              : std::string(),
-                          m_ledger ? describe_repair(*m_ledger, listed) : std::string()));
+              fmt::format(
+                  "{}: listed the destination ({}): {} repository files{}{}", m_target.label,
+                  m_list_reason, m_rep.listed_files,
+                  m_rep.removed_temporaries > 0
+                      ? fmt::format(", removed {} stale temporary files", m_rep.removed_temporaries)
+                      : std::string(),
+                  m_ledger ? describe_repair(*m_ledger, listed) : std::string()));
 }
 
 bool DestinationRun::save_ledger() {
@@ -305,8 +305,8 @@ bool DestinationRun::copy_phase(ReplicatePhase phase) {
             m_next.ids[phase_index(phase)].insert(std::string(path_file_name(relative)));
         }
     }
-    m_ctx.log(LogLevel::info, fmt::format("{}: {}: {}", m_target.label, to_string(phase),
-                                          describe_count(outcome)));
+    m_ctx.log(LogLevel::info,
+              fmt::format("{}: {}: {}", m_target.label, to_string(phase), describe_count(outcome)));
     if (!outcome.present.empty() && !save_ledger()) {
         return false;
     }

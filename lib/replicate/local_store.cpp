@@ -188,7 +188,8 @@ bool LocalReplicaStore::skip_known(const std::string& relative, const SourceVeri
     if (known == nullptr || known->check == SourceCheck::good) {
         return false;
     }
-    (known->check == SourceCheck::vanished ? outcome.vanished : outcome.refused).push_back(relative);
+    (known->check == SourceCheck::vanished ? outcome.vanished : outcome.refused)
+        .push_back(relative);
     return true;
 }
 
@@ -202,7 +203,9 @@ bool LocalReplicaStore::copy_file(const std::string& relative, SourceVerifier& v
     auto in = util::open_fd(source_path, O_RDONLY | O_NOFOLLOW);
     if (!in) {
         bool gone = in.error().errno_code() == ENOENT;
-        verifier.record(relative, {gone ? SourceCheck::vanished : SourceCheck::unreadable, 0, {},
+        verifier.record(relative, {gone ? SourceCheck::vanished : SourceCheck::unreadable,
+                                   0,
+                                   {},
                                    gone ? std::string() : in.error().message()});
         (gone ? outcome.vanished : outcome.refused).push_back(relative);
         return true;
@@ -230,8 +233,9 @@ bool LocalReplicaStore::copy_file(const std::string& relative, SourceVerifier& v
         return false;
     }
     if (copied.read_error) {
-        verifier.record(relative, {SourceCheck::unreadable, copied.hash.size, {},
-                                   copied.read_error->message()});
+        verifier.record(
+            relative,
+            {SourceCheck::unreadable, copied.hash.size, {}, copied.read_error->message()});
         outcome.refused.push_back(relative);
         return true;
     }
@@ -271,12 +275,12 @@ bool LocalReplicaStore::publish(const std::string& relative, const std::string& 
                                 CopyBatch& batch, bool& renamed) {
     CopyOutcome& outcome = batch.outcome;
     std::string final_path = (m_dir / relative).string();
-    auto renamed = util::rename_noreplace(temp, final_path);
-    if (!renamed) {
-        outcome.error = renamed.error();
+    auto done = util::rename_noreplace(temp, final_path);
+    if (!done) {
+        outcome.error = done.error();
         return false;
     }
-    if (!*renamed) {
+    if (!*done) {
         // Already there (a run whose ledger write was lost, or a change behind our back):
         // never replaced; fine when it holds the same content.
         if (!same_content(final_path, source_path, relative, batch.content_addressed)) {

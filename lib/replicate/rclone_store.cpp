@@ -87,9 +87,9 @@ Expected<std::optional<std::string>> RcloneReplicaStore::read_config() {
     fs::path local = m_scratch->path() / "config";
     std::error_code ec;
     fs::remove(local, ec);
-    auto result = TRY(run(
-        {"copyto", "-q", "--retries", "1", rclone_join(m_remote, "config"), local.string()},
-        "read the config"));
+    auto result =
+        TRY(run({"copyto", "-q", "--retries", "1", rclone_join(m_remote, "config"), local.string()},
+                "read the config"));
     // 3: "directory not found", a bucket or path that does not exist yet: no config.
     if (result.exit_code() == 3) {
         return std::optional<std::string>{};

@@ -46,5 +46,4 @@ private:
 // "b2:bucket/web1/config"; "b2:" + "config" gives "b2:config".
 std::string rclone_join(std::string_view remote, std::string_view relative);
 
-
 } // namespace backup::core

@@ -19,10 +19,10 @@
 
 #include "model/config.hpp"
 #include "model/layout.hpp"
-#include "state/replicate_ledger.hpp"
-#include "state/replicate_status.hpp"
 #include "replicate/source.hpp"
 #include "replicate/store.hpp"
+#include "state/replicate_ledger.hpp"
+#include "state/replicate_status.hpp"
 #include "util/error.hpp"
 #include "util/json.hpp"
 

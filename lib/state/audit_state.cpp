@@ -59,7 +59,8 @@ util::Expected<AuditState> audit_state_from_json(const Json& json, std::string_v
     AuditState s;
     s.repository = r.string(json, "repository", "");
     if (const Json* rotation = r.object(json, "rotation", ""); rotation != nullptr) {
-        s.rotation.length = static_cast<int>(r.integer(*rotation, "length", "rotation", 0, 1'000'000));
+        s.rotation.length =
+            static_cast<int>(r.integer(*rotation, "length", "rotation", 0, 1'000'000));
         s.rotation.position =
             static_cast<int>(r.integer(*rotation, "position", "rotation", 0, 1'000'000));
         s.rotation.resume_after = r.optional_string(*rotation, "resume_after", "rotation");
@@ -80,11 +81,7 @@ util::Expected<AuditState> audit_state_from_json(const Json& json, std::string_v
 }
 
 util::Expected<std::optional<AuditState>> read_audit_state(const std::string& path) {
-    auto json = TRY(read_state_json(path, k_audit_state_schema));
-    if (!json) {
-        return std::optional<AuditState>();
-    }
-    return std::optional<AuditState>(TRY(audit_state_from_json(*json, path)));
+    return read_state_file<AuditState>(path, k_audit_state_schema, audit_state_from_json);
 }
 
 util::Expected<void> write_audit_state(const std::string& path, const AuditState& state) {

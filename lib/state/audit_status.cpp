@@ -44,8 +44,8 @@ void read_findings(JsonFields& r, const Json& json, AuditStatus& s) {
     for (std::size_t i = 0; i < list->size(); ++i) {
         std::string at = fmt::format("findings[{}]", i);
         const Json& f = (*list)[i];
-        s.findings.push_back({r.string(f, "path", at), r.string(f, "kind", at),
-                              r.string(f, "message", at)});
+        s.findings.push_back(
+            {r.string(f, "path", at), r.string(f, "kind", at), r.string(f, "message", at)});
     }
 }
 
@@ -78,7 +78,8 @@ std::filesystem::path audit_lock_path(const std::filesystem::path& state_dir,
     return state_dir / fmt::format("{}{}.lock", k_prefix, label);
 }
 
-util::Expected<std::vector<std::string>> audit_status_labels(const std::filesystem::path& state_dir) {
+util::Expected<std::vector<std::string>>
+audit_status_labels(const std::filesystem::path& state_dir) {
     auto entries = TRY(util::read_directory(state_dir.string(), util::IfMissing::empty));
     std::vector<std::string> labels;
     for (const auto& e : entries) {
@@ -166,12 +167,8 @@ util::Expected<AuditStatus> audit_status_from_json(const Json& json, std::string
 
 util::Expected<std::optional<AuditStatus>> read_audit_status(const std::filesystem::path& state_dir,
                                                              std::string_view label) {
-    std::string path = audit_status_path(state_dir, label).string();
-    auto json = TRY(read_state_json(path, k_audit_status_schema));
-    if (!json) {
-        return std::optional<AuditStatus>();
-    }
-    return std::optional<AuditStatus>(TRY(audit_status_from_json(*json, path)));
+    return read_state_file<AuditStatus>(audit_status_path(state_dir, label).string(),
+                                        k_audit_status_schema, audit_status_from_json);
 }
 
 util::Expected<void> write_audit_status(const std::filesystem::path& state_dir,

@@ -69,7 +69,8 @@ std::filesystem::path audit_state_path(const std::filesystem::path& state_dir,
 std::filesystem::path audit_lock_path(const std::filesystem::path& state_dir,
                                       std::string_view label);
 // The labels of the status files in state_dir, sorted; a missing directory has none.
-util::Expected<std::vector<std::string>> audit_status_labels(const std::filesystem::path& state_dir);
+util::Expected<std::vector<std::string>>
+audit_status_labels(const std::filesystem::path& state_dir);
 
 util::Json audit_status_to_json(const AuditStatus& status);
 util::Expected<AuditStatus> audit_status_from_json(const util::Json& json, std::string_view what);

@@ -124,8 +124,8 @@ std::optional<std::string> JsonFields::optional_time(const Json& object, std::st
     return text;
 }
 
-std::int64_t JsonFields::integer(const Json& object, std::string_view key,
-                                 std::string_view context, std::int64_t min, std::int64_t max) {
+std::int64_t JsonFields::integer(const Json& object, std::string_view key, std::string_view context,
+                                 std::int64_t min, std::int64_t max) {
     const Json* value = get(object, key, context);
     if (value == nullptr) {
         return min;
@@ -195,7 +195,8 @@ const Json* JsonFields::object(const Json& parent, std::string_view key, std::st
         return nullptr;
     }
     if (!value->is_object()) {
-        problem(join_key(context, key), null_ok ? "expected an object or null" : "expected an object");
+        problem(join_key(context, key),
+                null_ok ? "expected an object or null" : "expected an object");
         return nullptr;
     }
     return value;

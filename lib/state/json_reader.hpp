@@ -21,6 +21,18 @@ namespace backup::core {
 // The JSON object of the file at path when its "schema" is schema; nullopt when there is no file.
 util::Expected<std::optional<util::Json>> read_state_json(const std::string& path, int schema);
 
+// The record in the file at path, read by from_json(json, path) when its "schema" is schema;
+// nullopt when there is no file.
+template <typename T, typename FromJson>
+util::Expected<std::optional<T>> read_state_file(const std::string& path, int schema,
+                                                 FromJson from_json) {
+    auto json = TRY(read_state_json(path, schema));
+    if (!json) {
+        return std::optional<T>();
+    }
+    return std::optional<T>(TRY(from_json(*json, path)));
+}
+
 // Reads the keys of one state file's JSON, collecting problems ("read FILE: key 'a.b': what").
 // Accessors return a neutral value (empty, 0, nullopt) for a missing or mistyped key, after
 // recording the problem; result() says whether any was found.
@@ -29,8 +41,7 @@ public:
     explicit JsonFields(std::string file) : m_file(std::move(file)) {}
 
     // The member key of object (context names object in messages: "", "rotation", ...).
-    const util::Json* get(const util::Json& object, std::string_view key,
-                          std::string_view context);
+    const util::Json* get(const util::Json& object, std::string_view key, std::string_view context);
     std::string string(const util::Json& object, std::string_view key, std::string_view context);
     std::optional<std::string> optional_string(const util::Json& object, std::string_view key,
                                                std::string_view context);

@@ -116,11 +116,8 @@ util::Expected<ReplicaLedger> replica_ledger_from_json(const Json& json, std::st
 }
 
 util::Expected<std::optional<ReplicaLedger>> read_replica_ledger(const std::string& path) {
-    auto json = TRY(read_state_json(path, k_replicate_ledger_schema));
-    if (!json) {
-        return std::optional<ReplicaLedger>{};
-    }
-    return std::optional<ReplicaLedger>(TRY(replica_ledger_from_json(*json, path)));
+    return read_state_file<ReplicaLedger>(path, k_replicate_ledger_schema,
+                                          replica_ledger_from_json);
 }
 
 util::Expected<void> write_replica_ledger(const std::string& path, ReplicaLedger& ledger) {

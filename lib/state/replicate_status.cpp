@@ -20,8 +20,7 @@ Json destination_to_json(const DestinationStatus& d) {
     }
     Json newest = nullptr;
     if (d.newest_missing_snapshot) {
-        newest = {{"id", d.newest_missing_snapshot->id},
-                  {"time", d.newest_missing_snapshot->time}};
+        newest = {{"id", d.newest_missing_snapshot->id}, {"time", d.newest_missing_snapshot->time}};
     }
     return {
         {"name", d.name},
@@ -91,8 +90,8 @@ DestinationStatus destination_from_json(JsonFields& r, const Json& json, std::si
     d.missing_snapshots = count(r, json, "missing_snapshots", at);
     if (const Json* newest = r.object(json, "newest_missing_snapshot", at, true)) {
         std::string inner = join_key(at, "newest_missing_snapshot");
-        d.newest_missing_snapshot = MissingSnapshot{r.string(*newest, "id", inner),
-                                                    r.time(*newest, "time", inner)};
+        d.newest_missing_snapshot =
+            MissingSnapshot{r.string(*newest, "id", inner), r.time(*newest, "time", inner)};
     }
     d.last_attempt = r.time(json, "last_attempt", at);
     d.last_success = r.optional_time(json, "last_success", at);
@@ -170,12 +169,8 @@ util::Expected<ReplicateStatus> replicate_status_from_json(const Json& json,
 
 util::Expected<std::optional<ReplicateStatus>>
 read_replicate_status(const std::filesystem::path& state_dir) {
-    std::string path = replicate_status_path(state_dir).string();
-    auto json = TRY(read_state_json(path, k_replicate_status_schema));
-    if (!json) {
-        return std::optional<ReplicateStatus>();
-    }
-    return std::optional<ReplicateStatus>(TRY(replicate_status_from_json(*json, path)));
+    return read_state_file<ReplicateStatus>(replicate_status_path(state_dir).string(),
+                                            k_replicate_status_schema, replicate_status_from_json);
 }
 
 util::Expected<void> write_replicate_status(const std::filesystem::path& state_dir,

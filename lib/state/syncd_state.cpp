@@ -35,9 +35,9 @@ util::Expected<SyncState> read_sync_state(const std::filesystem::path& state_dir
 
 util::Expected<void> write_sync_state(const std::filesystem::path& state_dir,
                                       const SyncState& state) {
-    util::Json json = {{"schema", k_syncd_state_schema},
-                       {"synced", std::vector<std::string>(state.synced.begin(),
-                                                           state.synced.end())}};
+    util::Json json = {
+        {"schema", k_syncd_state_schema},
+        {"synced", std::vector<std::string>(state.synced.begin(), state.synced.end())}};
     return util::write_json_file(state_path(state_dir), json, 0644);
 }
 

@@ -32,8 +32,8 @@ util::Expected<std::optional<CheckRotation>> read_check_rotation(const std::stri
         return std::optional<CheckRotation>{};
     }
     JsonFields r(path);
-    auto subsets = static_cast<int>(r.integer(**json, "read_data_subsets", "", 1,
-                                              k_max_check_subsets));
+    auto subsets =
+        static_cast<int>(r.integer(**json, "read_data_subsets", "", 1, k_max_check_subsets));
     auto next = static_cast<int>(r.integer(**json, "next", "", 1, k_max_check_subsets));
     if (!r.result() || next > subsets) {
         return refused();

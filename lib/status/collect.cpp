@@ -8,7 +8,6 @@
 #include "state/audit_status.hpp"
 #include "state/replicate_status.hpp"
 #include "state/syncd_status.hpp"
-#include "syncd/snapshots.hpp"
 #include "util/dir.hpp"
 #include "util/text.hpp"
 #include "util/time.hpp"
@@ -155,10 +154,10 @@ void judge_freshness(std::int64_t now, ClientInfo& info) {
         info.problems.push_back("no snapshot yet");
     } else if (now - *info.newest_snapshot > limit) {
         info.stale = true;
-        info.problems.push_back(fmt::format(
-            "stale: newest snapshot {} old (expected every {}h)",
-            util::format_duration(std::chrono::seconds(now - *info.newest_snapshot)),
-            info.expected_interval_hours));
+        info.problems.push_back(
+            fmt::format("stale: newest snapshot {} old (expected every {}h)",
+                        util::format_duration(std::chrono::seconds(now - *info.newest_snapshot)),
+                        info.expected_interval_hours));
     }
 }
 
@@ -170,8 +169,8 @@ void judge(std::int64_t now, ClientInfo& info) {
         info.problems.push_back(e);
     }
     if (info.sync_failures > 0 || !info.sync_error.empty()) {
-        info.problems.push_back(fmt::format("sync failing ({} failures): {}", info.sync_failures,
-                                            info.sync_error));
+        info.problems.push_back(
+            fmt::format("sync failing ({} failures): {}", info.sync_failures, info.sync_error));
     }
     for (const auto& d : info.destinations) {
         if (d.state != "ok") {

@@ -18,9 +18,9 @@ std::string duration_text(std::int64_t seconds) {
 } // namespace
 
 std::string render_status_table(const ServerStatus& status, bool color) {
-    std::string out = fmt::format("{:<20} {:<7} {:<16} {:>9} {:>6} {:>9} {:<18} {:<10} {}\n",
-                                  "CLIENT", "ENABLED", "SERVICES", "SNAPSHOTS", "NEWEST",
-                                  "SIZE", "REPLICAS", "AUDIT", "PROBLEMS");
+    std::string out =
+        fmt::format("{:<20} {:<7} {:<16} {:>9} {:>6} {:>9} {:<18} {:<10} {}\n", "CLIENT", "ENABLED",
+                    "SERVICES", "SNAPSHOTS", "NEWEST", "SIZE", "REPLICAS", "AUDIT", "PROBLEMS");
     for (const auto& c : status.clients) {
         // All up: for how long (the shortest); else which are down.
         std::string services;
@@ -46,16 +46,17 @@ std::string render_status_table(const ServerStatus& status, bool color) {
         }
         std::string replicas;
         for (const auto& d : c.destinations) {
-            replicas += fmt::format("{}{}:{}", replicas.empty() ? "" : ",", d.name,
-                                    d.state == "ok" ? (d.missing_snapshots == 0
-                                                           ? std::string("ok")
-                                                           : fmt::format("-{}", d.missing_snapshots))
-                                                    : d.state);
+            replicas +=
+                fmt::format("{}{}:{}", replicas.empty() ? "" : ",", d.name,
+                            d.state == "ok" ? (d.missing_snapshots == 0
+                                                   ? std::string("ok")
+                                                   : fmt::format("-{}", d.missing_snapshots))
+                                            : d.state);
         }
-        std::string audit = c.last_audit ? (c.audit_findings > 0
-                                                ? fmt::format("{} found", c.audit_findings)
-                                                : duration_text(status.now - *c.last_audit))
-                                         : "never";
+        std::string audit = c.last_audit
+                                ? (c.audit_findings > 0 ? fmt::format("{} found", c.audit_findings)
+                                                        : duration_text(status.now - *c.last_audit))
+                                : "never";
         std::string problems;
         for (const auto& p : c.problems) {
             problems += (problems.empty() ? "" : "; ") + p;
@@ -115,12 +116,8 @@ Json status_to_json(const ServerStatus& status) {
                            {"problems", c.problems},
                            {"ok", c.problems.empty()}});
     }
-    return {{"schema", k_status_schema},
-            {"now", status.now},
-            {"root", status.root.string()},
-            {"healthy", status.healthy()},
-            {"clients", clients},
-            {"errors", status.errors}};
+    return {{"schema", k_status_schema},   {"now", status.now},  {"root", status.root.string()},
+            {"healthy", status.healthy()}, {"clients", clients}, {"errors", status.errors}};
 }
 
 std::string render_prometheus(const ServerStatus& status) {
@@ -145,10 +142,9 @@ std::string render_prometheus(const ServerStatus& status) {
                [](const ClientInfo& c) { return Value(c.newest_snapshot); });
     per_client("restic_backup_snapshots", "Snapshot files in the repository.",
                [](const ClientInfo& c) { return Value(static_cast<std::int64_t>(c.snapshots)); });
-    per_client("restic_backup_repository_bytes", "Disk used by the repository.",
-               [](const ClientInfo& c) {
-                   return Value(static_cast<std::int64_t>(c.repository_bytes));
-               });
+    per_client(
+        "restic_backup_repository_bytes", "Disk used by the repository.",
+        [](const ClientInfo& c) { return Value(static_cast<std::int64_t>(c.repository_bytes)); });
     out.family("restic_backup_service_up", "gauge", "1 when the runit service runs.");
     for (const auto& c : status.clients) {
         for (const auto& s : c.services) {

@@ -19,10 +19,10 @@ namespace fs = std::filesystem;
 inline constexpr int k_status_schema = 1;
 
 struct ServiceInfo {
-    std::string name;                        // "client" (its runsvdir), "versitygw", ...
-    bool supervised = false;                 // a runsv runs for it
-    std::string error;                       // whether it is supervised could not be told
-    std::optional<SuperviseStatus> status;   // when supervise/status could be read
+    std::string name;                      // "client" (its runsvdir), "versitygw", ...
+    bool supervised = false;               // a runsv runs for it
+    std::string error;                     // whether it is supervised could not be told
+    std::optional<SuperviseStatus> status; // when supervise/status could be read
     bool up() const { return supervised && status && status->state == ServiceState::run; }
 };
 
@@ -41,19 +41,19 @@ struct ClientInfo {
     bool enabled = false;
     std::vector<ServiceInfo> services;
     std::size_t snapshots = 0;
-    std::optional<std::int64_t> newest_snapshot;  // mtime, unix seconds
+    std::optional<std::int64_t> newest_snapshot; // mtime, unix seconds
     std::int64_t expected_interval_hours = k_default_expected_interval_hours;
-    std::uint64_t repository_bytes = 0;           // disk used
-    std::optional<std::int64_t> last_sync;        // backup-syncd's last success
+    std::uint64_t repository_bytes = 0;    // disk used
+    std::optional<std::int64_t> last_sync; // backup-syncd's last success
     std::int64_t sync_failures = 0;
     std::string sync_error;
     std::vector<DestinationInfo> destinations;
-    std::optional<std::int64_t> last_audit;       // finished, unix seconds
+    std::optional<std::int64_t> last_audit; // finished, unix seconds
     std::int64_t audit_findings = 0;
     std::string audit_result;
-    std::vector<std::string> state_errors;        // state files that could not be read
+    std::vector<std::string> state_errors; // state files that could not be read
     bool stale = false;
-    std::vector<std::string> problems;            // empty: all is well
+    std::vector<std::string> problems; // empty: all is well
 };
 
 struct ServerStatus {

@@ -9,8 +9,8 @@
 
 namespace backup::core {
 
-using util::ExitCode;
 using std::chrono::milliseconds;
+using util::ExitCode;
 
 namespace {
 
@@ -21,7 +21,9 @@ struct Range {
     double max;
 };
 
-milliseconds to_ms(double seconds) { return milliseconds(static_cast<long long>(seconds * 1000)); }
+milliseconds to_ms(double seconds) {
+    return milliseconds(static_cast<long long>(seconds * 1000));
+}
 
 // Where to watch and where to keep state: from the client's configuration, or as given.
 void locate(const SyncdArguments& a, SyncdOptions& options, std::vector<std::string>& problems) {
@@ -69,13 +71,13 @@ util::ExitCode backup_syncd_command(const SyncdArguments& a) {
     if (options.command.empty()) {
         problems.push_back("unable to start: no sync command (--script)");
     }
-    for (const Range& r : {Range{"--loopdelay", a.loop_delay, 0.1, 86400},
-                           Range{"--startupdelay", a.startup_delay, 0, 86400},
-                           Range{"--settle", a.settle, 0, 3600},
-                           Range{"--retry-min", a.retry_min, 0.01, 86400},
-                           Range{"--retry-max", a.retry_max, 0.01, 86400},
-                           Range{"--timeout", a.timeout, 0.1, 7 * 86400},
-                           Range{"--term-grace", a.term_grace, 0, 3600}}) {
+    for (const Range& r :
+         {Range{"--loopdelay", a.loop_delay, 0.1, 86400},
+          Range{"--startupdelay", a.startup_delay, 0, 86400}, Range{"--settle", a.settle, 0, 3600},
+          Range{"--retry-min", a.retry_min, 0.01, 86400},
+          Range{"--retry-max", a.retry_max, 0.01, 86400},
+          Range{"--timeout", a.timeout, 0.1, 7 * 86400},
+          Range{"--term-grace", a.term_grace, 0, 3600}}) {
         if (!(r.value >= r.min && r.value <= r.max)) {
             problems.push_back(fmt::format("unable to use {} {}: expected {:g} to {:g} seconds",
                                            r.option, r.value, r.min, r.max));

@@ -10,13 +10,13 @@ namespace backup::core {
 
 // The command line as given; backup_syncd_command checks the values.
 struct SyncdArguments {
-    std::string client;                   // --client HOST: the repository and state from its
-                                          // client.yaml
-    std::string root{k_default_root};     // --root
-    std::string watch_dir;                // --watchdir: a snapshots/ directory instead
-    std::string state_dir;                // --state-dir (required with --watchdir)
-    std::string script;                   // --script: split into words at spaces, no shell
-    double loop_delay = 60;               // seconds, each of these
+    std::string client;               // --client HOST: the repository and state from its
+                                      // client.yaml
+    std::string root{k_default_root}; // --root
+    std::string watch_dir;            // --watchdir: a snapshots/ directory instead
+    std::string state_dir;            // --state-dir (required with --watchdir)
+    std::string script;               // --script: split into words at spaces, no shell
+    double loop_delay = 60;           // seconds, each of these
     double startup_delay = 0;
     double settle = 0.3;
     double retry_min = 5;

@@ -88,7 +88,9 @@ private:
     int m_watch = -1;
 };
 
-double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double seconds(Clock::duration d) {
+    return std::chrono::duration<double>(d).count();
+}
 
 // The daemon's loop. Its decisions: when to list, when to run, what to tell the command.
 class SyncDaemon {
@@ -124,7 +126,7 @@ private:
     SnapshotIds m_running_for; // the listing the running sync was started with
     Clock::time_point m_run_started{};
 
-    std::optional<Clock::time_point> m_run_at;   // a run is due at this time
+    std::optional<Clock::time_point> m_run_at; // a run is due at this time
     Clock::time_point m_next_scan{};
     std::optional<Clock::time_point> m_retry_at; // after a failure
     bool m_dirty = false;                        // changed while a run was active
@@ -143,9 +145,9 @@ void SyncDaemon::write_status() {
     m_status.snapshots_synced = static_cast<std::int64_t>(m_state.synced.size());
     m_status.next_retry.reset();
     if (m_retry_at) {
-        m_status.next_retry = util::format_time(
-            util::now() + std::chrono::duration_cast<util::SystemTime::duration>(*m_retry_at -
-                                                                                Clock::now()));
+        m_status.next_retry =
+            util::format_time(util::now() + std::chrono::duration_cast<util::SystemTime::duration>(
+                                                *m_retry_at - Clock::now()));
     }
     if (auto ok = write_sync_status(m_options.state_dir, m_status); !ok) {
         log(fmt::format("error: {}", ok.error().message()));
@@ -300,7 +302,8 @@ void SyncDaemon::act_on_timers() {
         bool was_stopping = m_child->stopping();
         m_child->tick();
         if (m_child->timed_out() && !was_stopping) {
-            log(fmt::format("sync timed out after {:g} s; stopping it", seconds(m_options.timeout)));
+            log(fmt::format("sync timed out after {:g} s; stopping it",
+                            seconds(m_options.timeout)));
         }
         return;
     }

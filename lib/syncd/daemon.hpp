@@ -14,17 +14,17 @@ namespace backup::core {
 namespace fs = std::filesystem;
 
 struct SyncdOptions {
-    std::string client;               // for logs and BACKUP_CLIENT
-    fs::path watch_dir;               // the repository's snapshots/
+    std::string client; // for logs and BACKUP_CLIENT
+    fs::path watch_dir; // the repository's snapshots/
     fs::path state_dir;
-    std::vector<std::string> command; // the sync command; the two files are appended
-    std::chrono::milliseconds loop_delay{60000};   // full listing at least this often
+    std::vector<std::string> command;            // the sync command; the two files are appended
+    std::chrono::milliseconds loop_delay{60000}; // full listing at least this often
     std::chrono::milliseconds startup_delay{0};
-    std::chrono::milliseconds settle{300};         // quiet time after a change before a run
+    std::chrono::milliseconds settle{300}; // quiet time after a change before a run
     std::chrono::milliseconds retry_min{5000};
     std::chrono::milliseconds retry_max{600000};
     std::chrono::milliseconds timeout{6 * 3600 * 1000}; // a sync running longer is stopped
-    std::chrono::milliseconds term_grace{10000};   // TERM, then KILL after this
+    std::chrono::milliseconds term_grace{10000};        // TERM, then KILL after this
 };
 
 // Runs the daemon until SIGTERM or SIGINT: returns after a clean stop. Logs one line per event on

@@ -3,21 +3,7 @@
 #include <algorithm>
 #include <iterator>
 
-#include "model/repository.hpp"
-#include "util/dir.hpp"
-
 namespace backup::core {
-
-util::Expected<SnapshotIds> list_snapshot_ids(const std::filesystem::path& dir) {
-    auto entries = TRY(util::read_directory(dir.string()));
-    SnapshotIds ids;
-    for (auto& entry : entries) {
-        if (entry.type == util::EntryType::regular && is_repository_id(entry.name)) {
-            ids.insert(std::move(entry.name));
-        }
-    }
-    return ids;
-}
 
 SnapshotDiff diff_snapshots(const SnapshotIds& synced, const SnapshotIds& current) {
     SnapshotDiff d;

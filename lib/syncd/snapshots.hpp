@@ -7,15 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "model/repository.hpp"
 #include "state/syncd_state.hpp"
 #include "util/error.hpp"
 
 namespace backup::core {
-
-// The snapshot IDs in dir: regular files named by 64 lowercase hex characters; temp names and
-// anything else are ignored. A missing or unreadable directory is an error, never "no
-// snapshots".
-util::Expected<SnapshotIds> list_snapshot_ids(const std::filesystem::path& dir);
 
 struct SnapshotDiff {
     std::vector<std::string> appeared;

@@ -52,8 +52,9 @@ util::ExitCode unroll_command(const UnrollOptions& options) {
         const auto& s = result.stats;
         std::fputs(fmt::format("{}: stats: includes {}, spine directories {}, directories read "
                                "{}, directories opened {}, kept links {}, excludes {}\n",
-                               util::program_name(), s.includes, s.spine_directories, s.directories_read,
-                               fs.directories_opened(), s.kept_links, s.excludes)
+                               util::program_name(), s.includes, s.spine_directories,
+                               s.directories_read, fs.directories_opened(), s.kept_links,
+                               s.excludes)
                        .c_str(),
                    stderr);
     }

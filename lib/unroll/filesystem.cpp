@@ -15,12 +15,9 @@ using util::Expected;
 Expected<std::vector<std::string>> RealFileSystem::list_directory(const std::string& path) {
     // O_NOFOLLOW: a spine directory was seen as a directory; a link swapped in since then must
     // not lead the listing elsewhere.
-    auto fd = util::open_fd(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-    if (!fd) {
-        return std::unexpected(fd.error());
-    }
+    util::Fd fd = TRY(util::open_fd(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
     ++m_directories_opened;
-    auto entries = TRY(util::read_directory_fd(fd->get(), path));
+    auto entries = TRY(util::read_directory_fd(fd.get(), path));
     std::vector<std::string> names;
     names.reserve(entries.size());
     for (auto& entry : entries) {

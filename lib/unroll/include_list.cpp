@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "unroll/tree_path.hpp"
 #include "util/text.hpp"
 
 namespace backup::core {

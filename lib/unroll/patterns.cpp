@@ -126,12 +126,11 @@ bool leading_components_match(const std::vector<ComponentPattern>& pattern,
 }
 
 ExcludePattern escape_path(std::string_view path, bool line_end) {
-    ExcludePattern out;
     auto components = split_components(path);
     if (components.empty()) {
-        out.text = "/";
-        return out;
+        return ExcludePattern{std::string(1, '/'), false};
     }
+    ExcludePattern out;
     for (std::size_t i = 0; i < components.size(); ++i) {
         std::string_view name = components[i];
         out.text += '/';

@@ -138,8 +138,7 @@ bool has_kept_ancestor(const std::string& path, const std::map<std::string, File
 // One unroll(): the steps it names, in order.
 class Unroller {
 public:
-    Unroller(const std::vector<std::string>& includes, FileSystemView& fs,
-             std::string root_prefix)
+    Unroller(const std::vector<std::string>& includes, FileSystemView& fs, std::string root_prefix)
         : m_includes(includes), m_fs(fs), m_root_prefix(root_prefix),
           m_resolver(fs, std::move(root_prefix)) {}
 
@@ -177,9 +176,9 @@ private:
                 normal = normal && part != "." && part != "..";
             }
             if (!normal || include.find("//") != std::string::npos) {
-                malformed.push_back(fmt::format(
-                    "unable to use include {}: not a normalised absolute path",
-                    quote_path(include)));
+                malformed.push_back(
+                    fmt::format("unable to use include {}: not a normalised absolute path",
+                                quote_path(include)));
             }
         }
         if (!malformed.empty()) {
@@ -286,11 +285,9 @@ private:
         for (const auto& [path, type] : m_kept) {
             m_result.kept.push_back(path);
         }
-        m_result.stats.kept_links = static_cast<std::size_t>(
-            std::count_if(m_links_on_the_way.begin(), m_links_on_the_way.end(),
-                          [&](const std::string& link) {
-                              return !has_kept_ancestor(link, m_kept, false);
-                          }));
+        m_result.stats.kept_links = static_cast<std::size_t>(std::count_if(
+            m_links_on_the_way.begin(), m_links_on_the_way.end(),
+            [&](const std::string& link) { return !has_kept_ancestor(link, m_kept, false); }));
         m_result.stats.spine_directories = m_spine.size();
         m_result.stats.excludes = m_result.excludes.size();
     }

@@ -13,12 +13,9 @@ Expected<std::string> bcrypt_hash(std::string_view password, unsigned cost) {
     if (password.find('\0') != std::string_view::npos) {
         return fail(ExitCode::permanent, "hash a password: it contains a NUL byte");
     }
-    auto salt_bytes = random_bytes(16);
-    if (!salt_bytes) {
-        return std::unexpected(salt_bytes.error());
-    }
+    std::string salt_bytes = TRY(random_bytes(16));
     char setting[CRYPT_GENSALT_OUTPUT_SIZE];
-    if (crypt_gensalt_rn("$2b$", cost, salt_bytes->data(), static_cast<int>(salt_bytes->size()),
+    if (crypt_gensalt_rn("$2b$", cost, salt_bytes.data(), static_cast<int>(salt_bytes.size()),
                          setting, sizeof setting) == nullptr) {
         return fail_errno(errno, "make a bcrypt salt");
     }
@@ -29,13 +26,6 @@ Expected<std::string> bcrypt_hash(std::string_view password, unsigned cost) {
         return fail_errno(errno != 0 ? errno : EINVAL, "compute a bcrypt hash");
     }
     return std::string(hash);
-}
-
-bool crypt_matches(std::string_view password, const std::string& hash) {
-    auto data = std::make_unique<crypt_data>();
-    std::string pw(password);
-    const char* computed = crypt_r(pw.c_str(), hash.c_str(), data.get());
-    return computed != nullptr && computed[0] != '*' && hash == computed;
 }
 
 } // namespace backup::util

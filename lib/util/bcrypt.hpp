@@ -11,7 +11,4 @@ namespace backup::util {
 // A "$2b$" bcrypt hash of password with a fresh random salt.
 Expected<std::string> bcrypt_hash(std::string_view password, unsigned cost = 10);
 
-// Whether password matches a crypt(3) hash (any method libcrypt knows).
-bool crypt_matches(std::string_view password, const std::string& hash);
-
 } // namespace backup::util

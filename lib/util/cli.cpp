@@ -61,8 +61,8 @@ int Tool::run_parsed(const std::function<void()>& parse, const std::function<Exi
     } catch (const CLI::CallForVersion& e) {
         return m_app.exit(e);
     } catch (const CLI::ParseError& e) {
-        print_error(Error(ExitCode::permanent, fmt::format("unable to parse arguments: {}",
-                                                           e.what())));
+        print_error(
+            Error(ExitCode::permanent, fmt::format("unable to parse arguments: {}", e.what())));
         std::fputs(fmt::format("Run '{} --help' for usage.\n", prog).c_str(), stderr);
         return static_cast<int>(ExitCode::permanent);
     }

@@ -31,7 +31,9 @@ int severity(ExitCode code) {
 
 } // namespace
 
-ExitCode worse(ExitCode a, ExitCode b) { return severity(a) >= severity(b) ? a : b; }
+ExitCode worse(ExitCode a, ExitCode b) {
+    return severity(a) >= severity(b) ? a : b;
+}
 
 Error Error::several(ExitCode code, std::vector<std::string> messages) {
     Error error(code, messages.empty() ? std::string("unknown error") : messages.front());
@@ -75,9 +77,13 @@ std::string& program_name_storage() {
 
 } // namespace
 
-void set_program_name(std::string_view name) { program_name_storage() = std::string(name); }
+void set_program_name(std::string_view name) {
+    program_name_storage() = std::string(name);
+}
 
-std::string_view program_name() { return program_name_storage(); }
+std::string_view program_name() {
+    return program_name_storage();
+}
 
 void print_error(const Error& error) {
     std::string_view prog = program_name();
@@ -89,8 +95,7 @@ void print_error(const Error& error) {
 }
 
 void print_warning(std::string_view message) {
-    std::fputs(fmt::format("{}: warning: {}\n", program_name(), one_line(message)).c_str(),
-               stderr);
+    std::fputs(fmt::format("{}: warning: {}\n", program_name(), one_line(message)).c_str(), stderr);
 }
 
 void print_event(std::string_view message) {

@@ -15,8 +15,8 @@ namespace backup::util {
 
 // The one exit-code table. Every tool's --help prints exit_code_help().
 enum class ExitCode : int {
-    ok = 0,         // success
-    findings = 1,   // finished, but with findings or a partial failure (the output says what)
+    ok = 0,          // success
+    findings = 1,    // finished, but with findings or a partial failure (the output says what)
     permanent = 100, // usage or permanent error: bad input, bad config; retrying will not help
     temporary = 111, // temporary or system failure: retrying may help
 };

@@ -4,8 +4,8 @@
 #include <cstdlib>
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,19 +18,13 @@ namespace backup::util {
 namespace fs = std::filesystem;
 
 Expected<std::string> read_file(const std::string& path) {
-    auto fd = open_fd(path, O_RDONLY);
-    if (!fd) {
-        return std::unexpected(fd.error());
-    }
-    return read_all(fd->get(), path);
+    Fd fd = TRY(open_fd(path, O_RDONLY));
+    return read_all(fd.get(), path);
 }
 
 Expected<void> fsync_directory(const std::string& path) {
-    auto fd = open_fd(path, O_RDONLY | O_DIRECTORY);
-    if (!fd) {
-        return std::unexpected(fd.error());
-    }
-    if (::fsync(fd->get()) != 0) {
+    Fd fd = TRY(open_fd(path, O_RDONLY | O_DIRECTORY));
+    if (::fsync(fd.get()) != 0) {
         return fail_errno(errno, fmt::format("fsync {}", path));
     }
     return {};
@@ -191,7 +185,8 @@ Expected<Fd> open_beneath(const std::string& root, const std::string& relative) 
     return file;
 }
 
-Expected<void> check_secret_file(const std::string& path, const std::vector<uid_t>& allowed_owners) {
+Expected<void> check_secret_file(const std::string& path,
+                                 const std::vector<uid_t>& allowed_owners) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
         return fail_errno(errno, fmt::format("read {}", path));
@@ -205,7 +200,8 @@ Expected<void> check_secret_file(const std::string& path, const std::vector<uid_
                     "run 'chmod 600 {}'",
                     path, st.st_mode & 07777, path);
     }
-    if (std::find(allowed_owners.begin(), allowed_owners.end(), st.st_uid) == allowed_owners.end()) {
+    if (std::find(allowed_owners.begin(), allowed_owners.end(), st.st_uid) ==
+        allowed_owners.end()) {
         return fail(ExitCode::permanent,
                     "use {}: it holds secrets but is owned by uid {}, not by the user running this "
                     "(uid {}) or root; run 'chown {} {}'",

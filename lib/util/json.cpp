@@ -5,12 +5,9 @@
 namespace backup::util {
 
 Expected<Json> read_json_file(const std::string& path) {
-    auto text = read_file(path);
-    if (!text) {
-        return std::unexpected(text.error());
-    }
+    std::string text = TRY(read_file(path));
     try {
-        return Json::parse(*text);
+        return Json::parse(text);
     } catch (const Json::exception& e) {
         return fail(ExitCode::permanent, "parse {}: {}", path, e.what());
     }

@@ -70,13 +70,12 @@ Expected<std::optional<FileLock>> FileLock::try_acquire(const std::string& path,
 }
 
 Expected<FileLock> FileLock::try_acquire_or_fail(const std::string& path, unsigned mode,
-                                                 std::string_view what,
-                                                 std::string_view holder) {
+                                                 std::string_view what, std::string_view holder) {
     auto lock = TRY(try_acquire(path, mode));
     if (!lock) {
         std::string pid = holder_pid(path);
-        return fail(ExitCode::temporary, "{}: {} ({}holds {})", what, holder,
-                    pid.empty() ? std::string() : fmt::format("pid {} ", pid), path);
+        return fail(ExitCode::temporary, "{}: {} ({}it holds {})", what, holder,
+                    pid.empty() ? std::string() : fmt::format("pid {}, ", pid), path);
     }
     return std::move(*lock);
 }

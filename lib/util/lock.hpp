@@ -17,11 +17,10 @@ public:
     static Expected<FileLock> acquire(const std::string& path, unsigned mode);
     // Takes the lock on path without waiting; nullopt when another process holds it.
     static Expected<std::optional<FileLock>> try_acquire(const std::string& path, unsigned mode);
-    // Takes the lock without waiting, or fails with 111: "unable to <what>: <holder> (pid N holds
-    // PATH)", the pid read from the file, which every holder writes there.
+    // Takes the lock without waiting, or fails with 111: "unable to <what>: <holder> (pid N, it
+    // holds PATH)", the pid read from the file, which every holder writes there.
     static Expected<FileLock> try_acquire_or_fail(const std::string& path, unsigned mode,
-                                                  std::string_view what,
-                                                  std::string_view holder);
+                                                  std::string_view what, std::string_view holder);
     // Locks an open descriptor (a directory, say) without waiting; nullopt when it is held. A
     // file system that cannot lock at all (some network file systems) counts as locked by us.
     static std::optional<FileLock> try_lock_fd(Fd fd);

@@ -34,9 +34,15 @@ Environment current_environment() {
     return env;
 }
 
-bool ProcessResult::exited() const { return WIFEXITED(wait_status); }
-int ProcessResult::exit_code() const { return exited() ? WEXITSTATUS(wait_status) : -1; }
-int ProcessResult::signal() const { return WIFSIGNALED(wait_status) ? WTERMSIG(wait_status) : 0; }
+bool ProcessResult::exited() const {
+    return WIFEXITED(wait_status);
+}
+int ProcessResult::exit_code() const {
+    return exited() ? WEXITSTATUS(wait_status) : -1;
+}
+int ProcessResult::signal() const {
+    return WIFSIGNALED(wait_status) ? WTERMSIG(wait_status) : 0;
+}
 
 std::string ProcessResult::describe() const {
     std::string what;
@@ -132,8 +138,7 @@ bool has_exited(pid_t pid) {
 }
 
 int remaining_ms(SteadyClock::time_point deadline) {
-    auto left =
-        std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now()).count() + 1;
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now()).count() + 1;
     return static_cast<int>(std::clamp<long long>(left, 0, 24LL * 3600 * 1000));
 }
 
@@ -220,8 +225,8 @@ Expected<Child> Child::spawn(const SpawnOptions& options) {
         return fail(ExitCode::permanent, "run a program: no command given");
     }
     auto path_it = options.env.find("PATH");
-    std::string search_path = path_it != options.env.end() ? path_it->second
-                                                           : "/usr/local/bin:/usr/bin:/bin";
+    std::string search_path =
+        path_it != options.env.end() ? path_it->second : "/usr/local/bin:/usr/bin:/bin";
     std::string program = TRY(find_executable(options.argv[0], search_path));
 
     Child child;
@@ -236,8 +241,8 @@ Expected<Child> Child::spawn(const SpawnOptions& options) {
     CStringArray argv(options.argv);
     CStringArray envp = CStringArray::environment(options.env);
     pid_t pid = -1;
-    int rc = ::posix_spawn(&pid, program.c_str(), &setup.actions, &setup.attr, argv.get(),
-                           envp.get());
+    int rc =
+        ::posix_spawn(&pid, program.c_str(), &setup.actions, &setup.attr, argv.get(), envp.get());
     if (rc != 0) {
         return fail_errno(rc, fmt::format("run {}", options.argv[0]));
     }
@@ -262,8 +267,8 @@ Child::Child(Child&& other) noexcept
       m_kill_group_after_exit(other.m_kill_group_after_exit), m_reaped(other.m_reaped),
       m_status(other.m_status), m_deadline(other.m_deadline), m_kill_at(other.m_kill_at),
       m_grace(other.m_grace), m_stopping(other.m_stopping), m_timed_out(other.m_timed_out),
-      m_pidfd(std::move(other.m_pidfd)), m_in(std::move(other.m_in)),
-      m_out(std::move(other.m_out)), m_err(std::move(other.m_err)) {}
+      m_pidfd(std::move(other.m_pidfd)), m_in(std::move(other.m_in)), m_out(std::move(other.m_out)),
+      m_err(std::move(other.m_err)) {}
 
 Child& Child::operator=(Child&& other) noexcept {
     if (this != &other) {

@@ -30,8 +30,8 @@ void PrometheusText::begin_sample(std::string_view name, PrometheusLabels labels
         m_text += '{';
         bool first = true;
         for (const auto& [label, value] : labels) {
-            m_text += fmt::format("{}{}=\"{}\"", first ? "" : ",", label,
-                                  prometheus_label_value(value));
+            m_text +=
+                fmt::format("{}{}=\"{}\"", first ? "" : ",", label, prometheus_label_value(value));
             first = false;
         }
         m_text += '}';

@@ -32,11 +32,8 @@ Expected<std::string> random_token(std::size_t length, std::string_view alphabet
     std::string out;
     out.reserve(length);
     while (out.size() < length) {
-        auto bytes = random_bytes(length - out.size() + 16);
-        if (!bytes) {
-            return std::unexpected(bytes.error());
-        }
-        for (unsigned char b : *bytes) {
+        std::string bytes = TRY(random_bytes(length - out.size() + 16));
+        for (unsigned char b : bytes) {
             if (b < limit && out.size() < length) {
                 out.push_back(alphabet[b % alphabet.size()]);
             }

@@ -2,9 +2,9 @@
 
 #include <cerrno>
 #include <fcntl.h>
+#include <memory>
 #include <stdexcept>
 #include <unistd.h>
-#include <memory>
 #include <vector>
 
 #include <openssl/evp.h>
@@ -78,7 +78,9 @@ std::string to_hex(const std::uint8_t* data, std::size_t size) {
     return out;
 }
 
-std::string to_hex(const Sha256::Digest& digest) { return to_hex(digest.data(), digest.size()); }
+std::string to_hex(const Sha256::Digest& digest) {
+    return to_hex(digest.data(), digest.size());
+}
 
 std::string sha256_hex(std::string_view data) {
     Sha256 hash;

@@ -39,8 +39,8 @@ std::string to_hex(const Sha256::Digest& digest);
 std::string sha256_hex(std::string_view data);
 
 struct FileHash {
-    std::string hex;          // 64 lowercase hex characters
-    std::uint64_t size = 0;   // bytes hashed
+    std::string hex;        // 64 lowercase hex characters
+    std::uint64_t size = 0; // bytes hashed
 };
 
 // Hashes what fd reads from its current offset to its end, in 1 MiB sequential reads; what names

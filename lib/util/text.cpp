@@ -8,7 +8,9 @@ namespace backup::util {
 
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 
 std::optional<std::int64_t> unit_seconds(char c) {
     switch (c) {

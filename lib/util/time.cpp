@@ -48,11 +48,17 @@ bool expect(std::string_view text, std::size_t& pos, char c) {
 
 } // namespace
 
-SystemTime now() { return std::chrono::system_clock::now(); }
+SystemTime now() {
+    return std::chrono::system_clock::now();
+}
 
-std::int64_t unix_now() { return to_unix(now()); }
+std::int64_t unix_now() {
+    return to_unix(now());
+}
 
-SystemTime from_unix(std::int64_t seconds) { return SystemTime(std::chrono::seconds(seconds)); }
+SystemTime from_unix(std::int64_t seconds) {
+    return SystemTime(std::chrono::seconds(seconds));
+}
 
 std::int64_t to_unix(SystemTime time) {
     return std::chrono::floor<std::chrono::seconds>(time.time_since_epoch()).count();
@@ -67,7 +73,9 @@ std::string format_time(SystemTime time) {
                        millis - seconds * 1000);
 }
 
-std::string format_time(std::int64_t unix_seconds) { return format_time(from_unix(unix_seconds)); }
+std::string format_time(std::int64_t unix_seconds) {
+    return format_time(from_unix(unix_seconds));
+}
 
 std::optional<SystemTime> parse_time(std::string_view text) {
     std::size_t pos = 0;
@@ -121,7 +129,8 @@ std::optional<SystemTime> parse_time(std::string_view text) {
     std::int64_t seconds = ::timegm(&tm);
     // timegm normalises fields out of range (February 30th); only a real time reads back.
     std::tm check = utc_fields(seconds);
-    if (check.tm_year != tm.tm_year || check.tm_mon != tm.tm_mon || check.tm_mday != *day ||
+    // (timegm normalised tm itself too: compare with what was read.)
+    if (check.tm_year != *year - 1900 || check.tm_mon != *month - 1 || check.tm_mday != *day ||
         check.tm_hour != *hour || check.tm_min != *minute || check.tm_sec != *second) {
         return std::nullopt;
     }

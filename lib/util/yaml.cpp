@@ -16,11 +16,8 @@ Expected<YAML::Node> load_yaml_string(const std::string& text, const std::string
 }
 
 Expected<YAML::Node> load_yaml_file(const std::string& path) {
-    auto text = read_file(path);
-    if (!text) {
-        return std::unexpected(text.error());
-    }
-    return load_yaml_string(*text, path);
+    std::string text = TRY(read_file(path));
+    return load_yaml_string(text, path);
 }
 
 void ConfigProblems::add(const YAML::Mark& mark, std::string_view key_path, std::string_view what) {

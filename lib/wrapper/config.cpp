@@ -162,12 +162,9 @@ bool is_restic_duration(std::string_view text) {
 
 util::Expected<WrapperConfig> parse_wrapper_config(const std::string& text,
                                                    const std::string& file) {
-    auto node = util::load_yaml_string(text, file);
-    if (!node) {
-        return std::unexpected(node.error());
-    }
+    YAML::Node node = TRY(util::load_yaml_string(text, file));
     util::ConfigProblems problems(file);
-    util::YamlMap top(*node, "", problems);
+    util::YamlMap top(node, "", problems);
     WrapperConfig c;
 
     c.include_file = non_empty_string(top, "include_file", c.include_file);
@@ -230,9 +227,7 @@ util::Expected<WrapperConfig> parse_wrapper_config(const std::string& text,
         c.prometheus_textfile = *prom;
     }
     top.reject_unknown_keys();
-    if (auto ok = problems.result(); !ok) {
-        return std::unexpected(ok.error());
-    }
+    TRY(problems.result());
     return c;
 }
 
@@ -244,11 +239,7 @@ util::Expected<WrapperConfig> load_wrapper_config(const std::string& path, bool 
         }
         return util::fail(util::ExitCode::permanent, "read configuration {}: no such file", path);
     }
-    auto text = util::read_file(path);
-    if (!text) {
-        return std::unexpected(text.error());
-    }
-    return parse_wrapper_config(*text, path);
+    return parse_wrapper_config(TRY(util::read_file(path)), path);
 }
 
 } // namespace backup::core

@@ -16,7 +16,6 @@
 
 namespace backup::core {
 
-
 // A command run before or after the job: an argv list, never a shell line. argv[0] is looked up
 // in PATH unless it holds a '/'.
 struct HookCommand {

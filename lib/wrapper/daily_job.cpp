@@ -45,7 +45,6 @@ constexpr std::string_view k_temp_prefix = "excludes-";
 // How many unreadable paths the one-line warning names.
 constexpr std::size_t k_paths_in_message = 3;
 
-
 std::string_view result_name(ExitCode code) {
     switch (code) {
     case ExitCode::ok:
@@ -138,9 +137,8 @@ util::Expected<StepRun> run_step(util::SpawnOptions options, StopSignals& stop) 
 // The exclusive flock on STATE/lock, held while the job runs; the file holds the holder's pid
 // for the message a second run prints.
 util::Expected<util::FileLock> lock_state_dir(const std::string& state_dir) {
-    return util::FileLock::try_acquire_or_fail(
-        state_dir + "/lock", 0600, "start the daily job",
-        "another 'restic-wrapper --daily' is running");
+    return util::FileLock::try_acquire_or_fail(state_dir + "/lock", 0600, "start the daily job",
+                                               "another 'restic-wrapper --daily' is running");
 }
 
 std::string this_host() {

@@ -17,9 +17,9 @@
 
 #include "state/wrapper_status.hpp"
 #include "util/error.hpp"
-#include "wrapper/config.hpp"
 #include "util/json.hpp"
 #include "util/process.hpp"
+#include "wrapper/config.hpp"
 
 #include <optional>
 #include <string>

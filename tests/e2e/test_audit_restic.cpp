@@ -8,12 +8,13 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "core/audit.hpp"
-#include "core/audit_run.hpp"
-#include "core/config.hpp"
-#include "core/layout.hpp"
-#include "core/repository.hpp"
+#include "audit/audit.hpp"
+#include "audit/command.hpp"
+#include "model/config.hpp"
+#include "model/layout.hpp"
+#include "model/repository.hpp"
 #include "support/fixtures.hpp"
+#include "support/repository_files.hpp"
 #include "util/json.hpp"
 
 using namespace backup;
@@ -48,7 +49,7 @@ fs::path make_repository(const fs::path& dir, int rounds = 1) {
 
 // The content-addressed files of repo, relative.
 std::vector<std::string> hashed_files(const fs::path& repo) {
-    auto files = core::list_repository_files(repo.string());
+    auto files = test::list_repository_files(repo.string());
     REQUIRE(files);
     std::vector<std::string> out;
     for (const auto& f : *files) {

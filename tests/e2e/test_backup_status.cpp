@@ -3,9 +3,9 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
-#include <unistd.h>
 #include <sys/stat.h>
 #include <thread>
+#include <unistd.h>
 
 #include "support/backup_server.hpp"
 #include "util/json.hpp"
@@ -61,8 +61,8 @@ TEST_CASE("backup-status shows stale, failing and disabled clients and says so i
             client.run({"backup", source.string()});
         }
         // An old backup: the snapshot file's time is what backup-status reads.
-        for (const auto& e : fs::directory_iterator(server.client_config("stale").repository /
-                                                    "snapshots")) {
+        for (const auto& e :
+             fs::directory_iterator(server.client_config("stale").repository / "snapshots")) {
             timespec times[2];
             times[0].tv_sec = times[1].tv_sec = std::time(nullptr) - 30 * 3600;
             times[0].tv_nsec = times[1].tv_nsec = 0;
@@ -146,9 +146,9 @@ TEST_CASE("backup-status shows stale, failing and disabled clients and says so i
         std::this_thread::sleep_for(8s);
         fs::remove(server.client_dir("failing") / "state/replicate-status.json");
         fs::remove(server.client_dir("failing") / "state/backup-syncd-status.json");
-        auto healthy = run_cmd({(fs::path(tools_dir()) / "backup-status").string(), "--root",
-                                server.root().string()},
-                               base_environment());
+        auto healthy = run_cmd(
+            {(fs::path(tools_dir()) / "backup-status").string(), "--root", server.root().string()},
+            base_environment());
         INFO(healthy.out);
         CHECK(healthy.exit_code() == 0);
     }

@@ -5,7 +5,8 @@
 #include <csignal>
 #include <thread>
 
-#include "core/syncd.hpp"
+#include "state/snapshot_ids.hpp"
+#include "state/syncd_status.hpp"
 #include "support/fixtures.hpp"
 #include "util/json.hpp"
 
@@ -20,6 +21,7 @@ struct Run {
     std::vector<std::string> appeared;
     std::vector<std::string> gone;
     double started = 0; // seconds since the epoch, from the recorder
+    fs::path dir;       // the run's record: appeared, gone, env
 };
 
 // A repository on a rest-server, a client for it, and backup-syncd under runsvdir running a
@@ -36,14 +38,18 @@ public:
         m_client.run({"init"});
         fs::create_directories(runs_dir());
         fs::create_directories(state_dir());
-        std::string recorder = fmt::format("#!/bin/sh\n"
-                                           "d={runs}/$(date +%s.%N)\n"
-                                           "mkdir \"$d\"\n"
-                                           "cp \"$1\" \"$d/appeared\"; cp \"$2\" \"$d/gone\"\n"
-                                           "echo \"$BACKUP_CLIENT $BACKUP_REPOSITORY\" > \"$d/env\"\n"
-                                           "{body}\n",
-                                           fmt::arg("runs", runs_dir().string()),
-                                           fmt::arg("body", recorder_body));
+        // Each run's record is written under a hidden name and renamed into place whole, so that
+        // a reader never sees a record that is still being written.
+        std::string recorder =
+            fmt::format("#!/bin/sh\n"
+                        "stamp=$(date +%s.%N)\n"
+                        "d={runs}/.incoming-$stamp\n"
+                        "mkdir \"$d\"\n"
+                        "cp \"$1\" \"$d/appeared\"; cp \"$2\" \"$d/gone\"\n"
+                        "echo \"$BACKUP_CLIENT $BACKUP_REPOSITORY\" > \"$d/env\"\n"
+                        "mv \"$d\" {runs}/$stamp\n"
+                        "{body}\n",
+                        fmt::arg("runs", runs_dir().string()), fmt::arg("body", recorder_body));
         REQUIRE(util::atomic_write((work / "recorder").string(), recorder, 0755));
         std::string run = fmt::format(
             "#!/bin/sh\nexec >>{log} 2>&1\nexec {syncd} --client web1 --watchdir {watch} "
@@ -80,19 +86,21 @@ public:
         std::vector<Run> out;
         std::vector<fs::path> dirs;
         for (const auto& e : fs::directory_iterator(runs_dir())) {
-            dirs.push_back(e.path());
+            if (!e.path().filename().string().starts_with(".")) {
+                dirs.push_back(e.path());
+            }
         }
         std::sort(dirs.begin(), dirs.end());
         for (const auto& d : dirs) {
             Run r;
-            auto appeared = core::read_id_file(d / "appeared");
-            auto gone = core::read_id_file(d / "gone");
-            if (!appeared || !gone) {
-                continue; // being written
-            }
+            auto appeared = core::read_snapshot_id_file((d / "appeared").string());
+            auto gone = core::read_snapshot_id_file((d / "gone").string());
+            REQUIRE(appeared);
+            REQUIRE(gone);
             r.appeared = *appeared;
             r.gone = *gone;
             r.started = std::stod(d.filename().string());
+            r.dir = d;
             out.push_back(r);
         }
         return out;
@@ -143,7 +151,7 @@ TEST_CASE("backup-syncd: a backup runs the sync with its ID, a forget with the I
         CHECK(Clock::now() - start < 5s);
         CHECK(runs[0].appeared == std::vector<std::string>{id});
         CHECK(runs[0].gone.empty());
-        auto env = util::read_file((h.runs_dir() / fs::directory_iterator(h.runs_dir())->path().filename() / "env").string());
+        auto env = util::read_file((runs[0].dir / "env").string());
         CHECK(env.value_or("").starts_with("web1 "));
 
         h.client().run({"forget", id});
@@ -156,7 +164,7 @@ TEST_CASE("backup-syncd: a backup runs the sync with its ID, a forget with the I
         auto status = status_of(h.state_dir());
         CHECK(status["consecutive_failures"] == 0);
         CHECK(status["last_result"] == "ok");
-        CHECK(status["schema"] == 1);
+        CHECK(status["schema"] == core::k_syncd_status_schema);
     }
     require_no_processes(dir->path());
 }
@@ -197,10 +205,10 @@ TEST_CASE("backup-syncd: a failing sync is retried with growing delays and merge
     REQUIRE(dir);
     {
         // Fails on the first two runs, succeeds on the third.
-        SyncdHarness h(dir->path(),
-                       fmt::format("[ $(ls {} | wc -l) -ge 3 ] || exit 1",
-                                   (dir->path() / "runs").string()),
-                       "--retry-min 1 --retry-max 30");
+        SyncdHarness h(
+            dir->path(),
+            fmt::format("[ $(ls {} | wc -l) -ge 3 ] || exit 1", (dir->path() / "runs").string()),
+            "--retry-min 1 --retry-max 30");
         auto a = h.backup();
         auto runs = h.wait_for_runs(1, 20s);
         // State does not advance on failure.
@@ -278,7 +286,8 @@ TEST_CASE("backup-syncd: sv down stops a long sync's whole process group", "[bac
         auto pid_text = util::read_file(pidfile.string());
         REQUIRE(pid_text);
         pid_t sleeper = std::stoi(*pid_text);
-        auto syncd_pid = util::read_file((dir->path() / "runit/sv/backup-syncd/supervise/pid").string());
+        auto syncd_pid =
+            util::read_file((dir->path() / "runit/sv/backup-syncd/supervise/pid").string());
         REQUIRE(syncd_pid);
         auto start = Clock::now();
         h.sv("down");

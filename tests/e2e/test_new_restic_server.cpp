@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <thread>
 
-#include "core/runit.hpp"
+#include "model/runit.hpp"
 #include "support/access.hpp"
 #include "support/backup_server.hpp"
 #include "util/json.hpp"
@@ -31,7 +31,9 @@ std::string tree_listing(const fs::path& dir) {
     return fmt::format("{}", fmt::join(lines, "\n"));
 }
 
-std::vector<pid_t> pids_under(const fs::path& dir) { return processes_using(dir); }
+std::vector<pid_t> pids_under(const fs::path& dir) {
+    return processes_using(dir);
+}
 
 bool port_open(int port) {
     util::Fd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -61,9 +63,10 @@ TEST_CASE("new-restic-server: clients of both kinds come up, back up, and are is
     REQUIRE(dir);
     {
         BackupServer server(dir->path());
-        std::vector<std::pair<std::string, std::string>> clients = {
-            {"vgw-a", "versitygw"}, {"vgw-b", "versitygw"}, {"rest-a", "rest-server"},
-            {"rest-b", "rest-server"}};
+        std::vector<std::pair<std::string, std::string>> clients = {{"vgw-a", "versitygw"},
+                                                                    {"vgw-b", "versitygw"},
+                                                                    {"rest-a", "rest-server"},
+                                                                    {"rest-b", "rest-server"}};
         for (const auto& [host, kind] : clients) {
             server.provision(host, kind);
         }
@@ -113,9 +116,13 @@ TEST_CASE("new-restic-server: clients of both kinds come up, back up, and are is
             REQUIRE(read != own.end());
             CHECK(read->succeeded);
         }
-        for (const auto& [a, b] : std::vector<std::pair<std::string, std::string>>{
-                 {"vgw-a", "vgw-b"}, {"vgw-b", "vgw-a"}, {"rest-a", "rest-b"},
-                 {"rest-b", "rest-a"}, {"rest-a", "vgw-b"}, {"vgw-a", "rest-b"}}) {
+        for (const auto& [a, b] :
+             std::vector<std::pair<std::string, std::string>>{{"vgw-a", "vgw-b"},
+                                                              {"vgw-b", "vgw-a"},
+                                                              {"rest-a", "rest-b"},
+                                                              {"rest-b", "rest-a"},
+                                                              {"rest-a", "vgw-b"},
+                                                              {"vgw-a", "rest-b"}}) {
             INFO(a << " against " << b);
             auto probe = attempts(a, b);
             CHECK(probe.size() >= 5);
@@ -163,9 +170,9 @@ TEST_CASE("new-restic-server: sv down/up and unlinking act on one client's whole
         server.wait_for_storage("one");
         server.wait_for_storage("two");
         auto sv = [&](const std::string& cmd, const std::string& host) {
-            auto r = run_cmd({require_program("sv"), "-w", "30", cmd,
-                              (server.scan_dir() / host).string()},
-                             base_environment());
+            auto r = run_cmd(
+                {require_program("sv"), "-w", "30", cmd, (server.scan_dir() / host).string()},
+                base_environment());
             INFO(r.out << r.err);
             CHECK(r.success());
         };
@@ -321,10 +328,10 @@ TEST_CASE("new-restic-server: remove keeps data and is refused while enabled, ke
             for (const auto& e : fs::directory_iterator(kept)) {
                 if (e.path().filename().string().starts_with(host + "-")) {
                     found = true;
-                    CHECK(fs::exists(e.path() / "data" /
-                                     config.repository.lexically_relative(
-                                         server.client_dir(host) / "data") /
-                                     "config"));
+                    CHECK(fs::exists(
+                        e.path() / "data" /
+                        config.repository.lexically_relative(server.client_dir(host) / "data") /
+                        "config"));
                     CHECK_FALSE(fs::exists(e.path() / "secrets"));
                 }
             }

@@ -2,10 +2,11 @@
 // backs up three times to versitygw; each time its repository is replicated to a local
 // directory and to a second S3 server reached through rclone. Each replica passes
 // `restic check --read-data` with the client's password and restores the same tree.
-#include "core/config.hpp"
-#include "core/layout.hpp"
-#include "core/repository.hpp"
+#include "model/config.hpp"
+#include "model/layout.hpp"
+#include "model/repository.hpp"
 #include "support/fixtures.hpp"
+#include "support/repository_files.hpp"
 #include "util/json.hpp"
 #include "util/random.hpp"
 
@@ -60,7 +61,7 @@ std::string appeared_file(const fs::path& path, const fs::path& repository,
 
 // The repository files under dir that a replica must hold (no locks), and everything else.
 std::pair<std::set<std::string>, std::set<std::string>> repository_files(const fs::path& dir) {
-    auto listed = core::list_repository_files(dir.string());
+    auto listed = test::list_repository_files(dir.string());
     REQUIRE(listed);
     std::set<std::string> files;
     std::set<std::string> others;

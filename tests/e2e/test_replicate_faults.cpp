@@ -1,8 +1,9 @@
 // restic-replicate when the source or a destination is not as it should be: a pruned source, a
 // corrupted pack, a destination that is another repository.
-#include "core/replicate_store.hpp"
-#include "core/repository.hpp"
+#include "model/repository.hpp"
+#include "replicate/store.hpp"
 #include "support/fixtures.hpp"
+#include "support/repository_files.hpp"
 #include "util/json.hpp"
 #include "util/random.hpp"
 
@@ -41,7 +42,7 @@ void write_random_files(const fs::path& dir, const std::string& prefix, int coun
 
 // Repository files other than locks under dir.
 std::set<std::string> repository_files(const fs::path& dir) {
-    auto listed = core::list_repository_files(dir.string());
+    auto listed = test::list_repository_files(dir.string());
     REQUIRE(listed);
     std::set<std::string> files;
     for (const auto& f : *listed) {

@@ -1,9 +1,10 @@
 // restic-replicate killed (SIGKILL) at random points while it copies a repository to a local
 // directory: after every kill the destination is still a valid repository (or not yet one at
 // all), no file under a repository name is partial, and the next run completes it.
-#include "core/replicate_store.hpp"
-#include "core/repository.hpp"
+#include "model/repository.hpp"
+#include "replicate/store.hpp"
 #include "support/fixtures.hpp"
+#include "support/repository_files.hpp"
 #include "util/random.hpp"
 #include "util/sha256.hpp"
 
@@ -41,7 +42,7 @@ struct ReplicaContent {
 
 ReplicaContent replica_content(const fs::path& dir) {
     ReplicaContent content;
-    auto listed = core::list_repository_files(dir.string());
+    auto listed = test::list_repository_files(dir.string());
     REQUIRE(listed);
     for (const auto& f : *listed) {
         if (core::is_replica_temporary_name(fs::path(f.relative).filename().string())) {

@@ -2,7 +2,7 @@
 // with the real new-restic-server, supervised by a real top-level runsvdir, used by real restic;
 // isolation and denials proved by protocol-level probes (restic retries refused credentials for
 // minutes).
-#include "core/runit.hpp"
+#include "model/runit.hpp"
 #include "support/access.hpp"
 #include "support/backup_server.hpp"
 #include "util/json.hpp"

@@ -41,8 +41,8 @@ TEST_CASE("restic backs up to and restores from versitygw (s3:)", "[smoke][versi
     REQUIRE(dir);
     {
         VersitygwServer server(dir->path());
-        auto client = make_restic_client(dir->path() / "client",
-                                         "s3:" + server.endpoint() + "/web1");
+        auto client =
+            make_restic_client(dir->path() / "client", "s3:" + server.endpoint() + "/web1");
         client.env["AWS_ACCESS_KEY_ID"] = server.access_key();
         client.env["AWS_SECRET_ACCESS_KEY"] = server.secret_key();
         backup_and_restore(client, dir->path());

@@ -22,8 +22,9 @@ std::vector<AccessAttempt> s3_attempts(const std::string& endpoint, const std::s
     REQUIRE(util::atomic_write(payload.string(), "not yours\n", 0600));
     std::string rclone = require_program("rclone");
     auto attempt = [&](const std::string& op, std::vector<std::string> args) {
-        std::vector<std::string> argv = {rclone, "--retries", "1", "--low-level-retries", "1",
-                                         "--contimeout", "5s", "--timeout", "10s"};
+        std::vector<std::string> argv = {rclone, "--retries",    "1",  "--low-level-retries",
+                                         "1",    "--contimeout", "5s", "--timeout",
+                                         "10s"};
         argv.insert(argv.end(), args.begin(), args.end());
         auto r = run_cmd(argv, env);
         return AccessAttempt{op, r.success(), r.err.substr(0, 300)};

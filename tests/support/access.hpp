@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "core/config.hpp"
+#include "model/config.hpp"
 #include "support/fixtures.hpp"
 
 namespace backup::test {

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "core/environ.hpp"
+#include "model/environ.hpp"
 #include "util/random.hpp"
 
 namespace backup::test {
@@ -33,7 +33,8 @@ BackupServer::BackupServer(const fs::path& work, std::string extra_config)
     auto random = util::random_bytes(2);
     REQUIRE(random);
     int port_base = 20000 + (static_cast<unsigned char>((*random)[0]) * 256 +
-                             static_cast<unsigned char>((*random)[1])) % 40000;
+                             static_cast<unsigned char>((*random)[1])) %
+                                40000;
     std::string text = fmt::format("root: {root}\n"
                                    "listen_address: 127.0.0.1\n"
                                    "public_address: 127.0.0.1\n"
@@ -90,7 +91,9 @@ void BackupServer::enable(const std::string& host) {
     fs::create_symlink(client_dir(host) / "conf/runsvdir", scan_dir() / host);
 }
 
-void BackupServer::disable(const std::string& host) { fs::remove(scan_dir() / host); }
+void BackupServer::disable(const std::string& host) {
+    fs::remove(scan_dir() / host);
+}
 
 void BackupServer::wait_for_storage(const std::string& host) const {
     auto config = client_config(host);

@@ -5,7 +5,7 @@
 #include <map>
 #include <string>
 
-#include "core/config.hpp"
+#include "model/config.hpp"
 #include "support/fixtures.hpp"
 
 namespace backup::test {

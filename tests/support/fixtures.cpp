@@ -1,4 +1,6 @@
 #include "support/fixtures.hpp"
+#include "support/repository_files.hpp"
+#include "util/socket.hpp"
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -16,7 +18,7 @@
 #include <map>
 #include <thread>
 
-#include "core/repository.hpp"
+#include "model/repository.hpp"
 #include "util/bcrypt.hpp"
 #include "util/random.hpp"
 #include "util/sha256.hpp"
@@ -26,7 +28,9 @@ namespace backup::test {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-std::string tools_dir() { return BACKUP_TOOLS_DIR; }
+std::string tools_dir() {
+    return BACKUP_TOOLS_DIR;
+}
 
 std::string require_program(const std::string& name) {
     const char* path = std::getenv("PATH");
@@ -40,27 +44,15 @@ std::string require_program(const std::string& name) {
 }
 
 int free_port() {
-    util::Fd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    REQUIRE(sock.valid());
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    REQUIRE(::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(sock.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    return ntohs(addr.sin_port);
+    auto port = util::pick_free_port("127.0.0.1");
+    REQUIRE(port);
+    return *port;
 }
 
 namespace {
 
 bool port_accepts(int port) {
-    util::Fd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    return ::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    return util::accepts_connections("127.0.0.1", port);
 }
 
 } // namespace
@@ -90,8 +82,8 @@ Environment base_environment() {
 ProcessResult run_ok(const util::SpawnOptions& options) {
     auto r = util::run(options);
     if (!r) {
-        FAIL(fmt::format("could not run {}: {}", fmt::join(options.argv, " "),
-                         r.error().message()));
+        FAIL(
+            fmt::format("could not run {}: {}", fmt::join(options.argv, " "), r.error().message()));
     }
     if (!r->success()) {
         FAIL(fmt::format("{} {}\nstdout:\n{}\nstderr:\n{}", fmt::join(options.argv, " "),
@@ -198,6 +190,7 @@ util::Child spawn_or_fail(const util::SpawnOptions& options) {
 util::SpawnOptions with_log(util::SpawnOptions options, int fd) {
     options.stdout_fd = fd;
     options.stderr_fd = fd;
+    options.kill_grace = 5s; // TERM, then KILL: see stop()
     return options;
 }
 
@@ -207,11 +200,13 @@ ServerProcess::ServerProcess(util::SpawnOptions options, const fs::path& log_pat
     : m_log_path(log_path), m_log(open_log(log_path)),
       m_child(spawn_or_fail(with_log(std::move(options), m_log.get()))) {}
 
-ServerProcess::~ServerProcess() { stop(); }
+ServerProcess::~ServerProcess() {
+    stop();
+}
 
 void ServerProcess::stop() {
     if (m_child.running()) {
-        (void)m_child.terminate(5s);
+        (void)m_child.terminate();
     }
 }
 
@@ -249,7 +244,9 @@ VersitygwServer::VersitygwServer(const fs::path& work_dir)
     FAIL("versitygw did not start; see the versitygw-*.log files in the test's directory");
 }
 
-std::string VersitygwServer::endpoint() const { return fmt::format("http://127.0.0.1:{}", m_port); }
+std::string VersitygwServer::endpoint() const {
+    return fmt::format("http://127.0.0.1:{}", m_port);
+}
 
 // --- RestServer ------------------------------------------------------------------------------
 
@@ -269,8 +266,13 @@ RestServer::RestServer(const fs::path& work_dir, std::vector<User> users, bool p
     o.env = base_environment();
     for (int attempt = 0; attempt < 5; ++attempt) {
         m_port = free_port();
-        o.argv = {require_program("rest-server"), "--listen", fmt::format("127.0.0.1:{}", m_port),
-                  "--path", m_data_dir.string(), "--htpasswd-file", htpasswd.string()};
+        o.argv = {require_program("rest-server"),
+                  "--listen",
+                  fmt::format("127.0.0.1:{}", m_port),
+                  "--path",
+                  m_data_dir.string(),
+                  "--htpasswd-file",
+                  htpasswd.string()};
         if (private_repos) {
             o.argv.push_back("--private-repos");
         }
@@ -290,7 +292,9 @@ RestServer::RestServer(const fs::path& work_dir, std::vector<User> users, bool p
     FAIL("rest-server did not start; see the rest-server-*.log files in the test's directory");
 }
 
-std::string RestServer::endpoint() const { return fmt::format("http://127.0.0.1:{}", m_port); }
+std::string RestServer::endpoint() const {
+    return fmt::format("http://127.0.0.1:{}", m_port);
+}
 
 // --- RunsvdirTree ----------------------------------------------------------------------------
 
@@ -308,7 +312,9 @@ RunsvdirTree::RunsvdirTree(const fs::path& root, const fs::path& scan_dir)
     m_runsvdir.emplace(spawn_or_fail(o));
 }
 
-RunsvdirTree::~RunsvdirTree() { stop(); }
+RunsvdirTree::~RunsvdirTree() {
+    stop();
+}
 
 fs::path RunsvdirTree::add_service(const std::string& name, const std::string& run_script,
                                    bool do_link) {
@@ -325,7 +331,9 @@ void RunsvdirTree::link(const std::string& name) {
     fs::create_symlink(m_sv_dir / name, m_scan_dir / name);
 }
 
-void RunsvdirTree::unlink(const std::string& name) { fs::remove(m_scan_dir / name); }
+void RunsvdirTree::unlink(const std::string& name) {
+    fs::remove(m_scan_dir / name);
+}
 
 std::string RunsvdirTree::status(const std::string& name) const {
     auto r = run_cmd({require_program("sv"), "status", (m_scan_dir / name).string()},
@@ -469,7 +477,7 @@ std::vector<std::string> compare_trees(const fs::path& a, const fs::path& b) {
 
 std::vector<std::string> verify_repository_files(const fs::path& repo, int* files) {
     std::vector<std::string> problems;
-    auto listed = core::list_repository_files(repo.string());
+    auto listed = test::list_repository_files(repo.string());
     if (!listed) {
         return {listed.error().message()};
     }

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "util/fs.hpp"
-#include "util/spawn.hpp"
+#include "util/process.hpp"
 
 namespace backup::test {
 
@@ -67,7 +67,7 @@ class VersitygwServer {
 public:
     explicit VersitygwServer(const fs::path& work_dir);
     int port() const { return m_port; }
-    std::string endpoint() const;        // http://127.0.0.1:PORT
+    std::string endpoint() const; // http://127.0.0.1:PORT
     const fs::path& data_dir() const { return m_data_dir; }
     const std::string& access_key() const { return m_access_key; }
     const std::string& secret_key() const { return m_secret_key; }
@@ -133,7 +133,7 @@ private:
 // A restic repository as a client sees it: the environment restic runs with.
 struct ResticClient {
     Environment env;
-    ProcessResult run(std::vector<std::string> args) const;   // must succeed
+    ProcessResult run(std::vector<std::string> args) const; // must succeed
     ProcessResult try_run(std::vector<std::string> args) const;
 };
 // A restic client with a password file and cache under dir (the password file is made once

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "core/config.hpp"
+#include "model/config.hpp"
 #include "util/fs.hpp"
 
 using namespace backup::core;

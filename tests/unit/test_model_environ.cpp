@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "core/environ.hpp"
+#include "model/environ.hpp"
 
 using namespace backup::core;
 

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "core/layout.hpp"
+#include "model/layout.hpp"
 
 using namespace backup::core;
 
@@ -9,8 +9,8 @@ TEST_CASE("host names are DNS-like and safe as path components") {
         INFO(good);
         CHECK(validate_host_name(good));
     }
-    for (const char* bad : {"", "Web1", "web_1", "../etc", "a/b", "-web", "web-", ".web", "a..b",
-                            "web 1", "wéb"}) {
+    for (const char* bad :
+         {"", "Web1", "web_1", "../etc", "a/b", "-web", "web-", ".web", "a..b", "web 1", "wéb"}) {
         INFO(bad);
         auto r = validate_host_name(bad);
         REQUIRE_FALSE(r);

@@ -1,8 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include "support/repository_files.hpp"
+
 #include <filesystem>
 
-#include "core/repository.hpp"
+#include "model/repository.hpp"
 #include "util/fs.hpp"
 
 using namespace backup::core;
@@ -51,7 +53,7 @@ TEST_CASE("list_repository_files walks the tree, sorted, without following symli
     REQUIRE(atomic_write((root / "data/ab" / k_id).string(), "p", 0600));
     REQUIRE(atomic_write((root / "snapshots/tmp").string(), "t", 0600));
     std::filesystem::create_symlink("/etc", root / "snapshots" / k_id);
-    auto files = list_repository_files(root.string());
+    auto files = backup::test::list_repository_files(root.string());
     REQUIRE(files);
     REQUIRE(files->size() == 4);
     CHECK((*files)[0].relative == "config");
@@ -60,5 +62,5 @@ TEST_CASE("list_repository_files walks the tree, sorted, without following symli
     CHECK((*files)[2].relative == "snapshots/" + k_id);
     CHECK((*files)[2].kind == RepoFileKind::other); // a symlink is never a repository file
     CHECK((*files)[3].kind == RepoFileKind::other);
-    CHECK_FALSE(list_repository_files((root / "missing").string()));
+    CHECK_FALSE(backup::test::list_repository_files((root / "missing").string()));
 }

@@ -1,5 +1,6 @@
 // The shared topology's pure parts: layout, shared.yaml, htpasswd composition, admin bodies.
-#include "core/shared.hpp"
+#include "provision/shared.hpp"
+#include "provision/versitygw_admin.hpp"
 #include "util/fs.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,6 +1,9 @@
 // restic-replicate's building blocks: phases and paths, the source listing and verifier, the
 // ledger format, destination arguments and backup-syncd's snapshot id files.
-#include "core/replicate.hpp"
+#include "replicate/command.hpp"
+#include "replicate/rclone_store.hpp"
+#include "replicate/replicate.hpp"
+#include "state/snapshot_ids.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
 

@@ -1,7 +1,7 @@
 // restic-replicate's engine on synthetic repositories (file names are the SHA-256 of their
 // content) and local destinations: order, never overwriting, config comparison, verification,
 // vanishing files, the ledger, temporary files, independence of destinations, status.
-#include "core/replicate.hpp"
+#include "replicate/replicate.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
 #include "util/json.hpp"

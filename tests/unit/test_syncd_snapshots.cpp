@@ -2,7 +2,9 @@
 
 #include <filesystem>
 
-#include "core/syncd.hpp"
+#include "state/snapshot_ids.hpp"
+#include "state/syncd_state.hpp"
+#include "syncd/snapshots.hpp"
 #include "util/fs.hpp"
 
 using namespace backup::core;
@@ -10,7 +12,9 @@ using namespace backup::util;
 using namespace std::chrono_literals;
 
 namespace {
-std::string id(char c) { return std::string(64, c); }
+std::string id(char c) {
+    return std::string(64, c);
+}
 } // namespace
 
 TEST_CASE("list_snapshot_ids keeps only 64-hex regular files") {
@@ -44,13 +48,13 @@ TEST_CASE("ID files are NUL-terminated and round-trip") {
     auto dir = TempDir::create_in_tmp("unit-syncd");
     REQUIRE(dir);
     auto path = dir->path() / "appeared";
-    REQUIRE(write_id_file(path, {id('a'), id('b')}));
+    REQUIRE(write_snapshot_id_file(path.string(), {id('a'), id('b')}));
     CHECK(*read_file(path.string()) == id('a') + '\0' + id('b') + '\0');
-    CHECK(*read_id_file(path) == std::vector<std::string>{id('a'), id('b')});
-    REQUIRE(write_id_file(path, {}));
+    CHECK(*read_snapshot_id_file(path.string()) == std::vector<std::string>{id('a'), id('b')});
+    REQUIRE(write_snapshot_id_file(path.string(), {}));
     CHECK(read_file(path.string())->empty());
     REQUIRE(atomic_write(path.string(), id('a'), 0644));
-    CHECK_FALSE(read_id_file(path));
+    CHECK_FALSE(read_snapshot_id_file(path.string()));
 }
 
 TEST_CASE("retry delays double and are capped") {
@@ -64,17 +68,17 @@ TEST_CASE("retry delays double and are capped") {
 TEST_CASE("sync state round-trips; a bad state file is refused") {
     auto dir = TempDir::create_in_tmp("unit-syncd");
     REQUIRE(dir);
-    auto fresh = load_sync_state(dir->path());
+    auto fresh = read_sync_state(dir->path());
     REQUIRE(fresh);
     CHECK_FALSE(fresh->initialized);
     SyncState s;
     s.synced = {id('a'), id('f')};
-    REQUIRE(save_sync_state(dir->path(), s));
-    auto back = load_sync_state(dir->path());
+    REQUIRE(write_sync_state(dir->path(), s));
+    auto back = read_sync_state(dir->path());
     REQUIRE(back);
     CHECK(back->initialized);
     CHECK(back->synced == s.synced);
     REQUIRE(atomic_write((dir->path() / "backup-syncd.json").string(),
                          R"({"schema": 1, "synced": ["../etc"]})", 0644));
-    CHECK_FALSE(load_sync_state(dir->path()));
+    CHECK_FALSE(read_sync_state(dir->path()));
 }

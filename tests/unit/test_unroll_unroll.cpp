@@ -1,5 +1,7 @@
-#include "core/unroll.hpp"
+#include "unroll/command.hpp"
+#include "unroll/unroll.hpp"
 #include "util/fs.hpp"
+#include "util/text.hpp"
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -218,9 +220,9 @@ TEST_CASE("unroll: patterns match like restic: by component, '?' one rune, ancho
 TEST_CASE("unroll: quote_path makes any name one printable line") {
     auto dir = util::TempDir::create_in_tmp("unit-unroll");
     REQUIRE(dir);
-    CHECK(quote_path("/a b") == "\"/a b\"");
-    CHECK(quote_path("/a\nb\t\"\\") == "\"/a\\nb\\t\\\"\\\\\"");
-    CHECK(quote_path("/caf\xc3\xa9/\xff\x01") == "\"/caf\xc3\xa9/\\xff\\x01\"");
+    CHECK(backup::util::quote_path("/a b") == "\"/a b\"");
+    CHECK(backup::util::quote_path("/a\nb\t\"\\") == "\"/a\\nb\\t\\\"\\\\\"");
+    CHECK(backup::util::quote_path("/caf\xc3\xa9/\xff\x01") == "\"/caf\xc3\xa9/\\xff\\x01\"");
 }
 
 // --- unrolling ---------------------------------------------------------------------------------
@@ -435,7 +437,7 @@ TEST_CASE("unroll: unroll_command writes the file atomically and reports missing
     std::ofstream(inc) << "/etc/ssl\n/etc/none\n";
     ::umask(077);
     UnrollOptions options{inc.string(), out.string(), tree.r(), false};
-    CHECK(unroll_command(options, "test") == util::ExitCode::findings);
+    CHECK(unroll_command(options) == util::ExitCode::findings);
     auto written = util::read_file(out.string());
     REQUIRE(written);
     CHECK(*written == tree.host("/etc/passwd") + "\n" + tree.host("/var") + "\n");
@@ -445,16 +447,16 @@ TEST_CASE("unroll: unroll_command writes the file atomically and reports missing
     ::umask(022);
 
     std::ofstream(inc) << "/etc/ssl\n";
-    CHECK(unroll_command(options, "test") == util::ExitCode::ok);
+    CHECK(unroll_command(options) == util::ExitCode::ok);
 
     // A bad list leaves the previous output alone.
     std::ofstream(inc) << "etc\n";
-    CHECK_THROWS_AS(unroll_command(options, "test"), util::Fatal);
+    CHECK_THROWS_AS(unroll_command(options), util::Fatal);
     CHECK(*util::read_file(out.string()) ==
           tree.host("/etc/passwd") + "\n" + tree.host("/var") + "\n");
     options.include_file = (tree.root().parent_path() / "absent").string();
     try {
-        unroll_command(options, "test");
+        unroll_command(options);
         FAIL("no error for a missing include list");
     } catch (const util::Fatal& e) {
         CHECK(e.error().code() == util::ExitCode::permanent);

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "support/repository_files.hpp"
+
 #include "util/bcrypt.hpp"
 
 using namespace backup::util;
@@ -12,6 +14,6 @@ TEST_CASE("bcrypt hashes verify and are salted") {
     CHECK(a->rfind("$2b$04$", 0) == 0);
     CHECK(a->size() == 60);
     CHECK(*a != *b);
-    CHECK(crypt_matches("correct horse", *a));
-    CHECK_FALSE(crypt_matches("wrong horse", *a));
+    CHECK(backup::test::crypt_matches("correct horse", *a));
+    CHECK_FALSE(backup::test::crypt_matches("wrong horse", *a));
 }

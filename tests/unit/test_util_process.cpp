@@ -3,15 +3,19 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <fcntl.h>
 #include <filesystem>
+#include <poll.h>
 #include <thread>
 #include <unistd.h>
 
 #include "util/fs.hpp"
-#include "util/spawn.hpp"
+#include "util/process.hpp"
+#include "util/signals.hpp"
 
 using namespace backup::util;
 using namespace std::chrono_literals;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -22,7 +26,9 @@ SpawnOptions shell(const std::string& script) {
     return o;
 }
 
-bool pid_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+bool pid_alive(pid_t pid) {
+    return ::kill(pid, 0) == 0 || errno == EPERM;
+}
 
 } // namespace
 
@@ -45,7 +51,7 @@ TEST_CASE("run passes exactly the given environment and arguments") {
     REQUIRE(r);
     CHECK(r->out == "ONLY=this one\n");
 
-    auto args = run(shell("printf '[%s]' \"$@\"; echo") );
+    auto args = run(shell("printf '[%s]' \"$@\"; echo"));
     REQUIRE(args);
     SpawnOptions with_args = shell("printf '[%s]' \"$@\"");
     with_args.argv.insert(with_args.argv.end(), {"sh", "a b", "", "$HOME"});
@@ -161,10 +167,11 @@ TEST_CASE("Child runs in its own process group and is killed when dropped") {
 
 TEST_CASE("Child::terminate sends TERM first") {
     SpawnOptions o = shell("trap 'exit 7' TERM; while :; do sleep 0.05; done");
+    o.kill_grace = 2s;
     auto child = Child::spawn(o);
     REQUIRE(child);
     std::this_thread::sleep_for(100ms);
-    auto status = child->terminate(2s);
+    auto status = child->terminate();
     REQUIRE(status);
     CHECK(WIFEXITED(*status));
     CHECK(WEXITSTATUS(*status) == 7);
@@ -181,4 +188,66 @@ TEST_CASE("children start with default signal handling even when the parent bloc
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     REQUIRE(r);
     CHECK(r->out.find("0000000000000000") != std::string::npos);
+}
+
+TEST_CASE("run stops the child when the stop descriptor becomes readable, as at a timeout") {
+    auto dir = TempDir::create_in_tmp("unit-process");
+    REQUIRE(dir);
+    fs::path ready = dir->path() / "ready";
+    auto pipe = make_pipe();
+    REQUIRE(pipe);
+    SpawnOptions o = shell(fmt::format(
+        "trap 'echo got-term; exit 5' TERM; : > {}; while :; do sleep 0.05; done", ready.string()));
+    o.stop_fd = pipe->read.get();
+    o.kill_grace = 30s;
+    // The stop request comes from another thread once the child has its trap, as a signal would.
+    std::thread requester([&] {
+        auto deadline = std::chrono::steady_clock::now() + 60s;
+        while (!fs::exists(ready) && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(10ms);
+        }
+        (void)write_all(pipe->write.get(), "x", "the stop pipe");
+    });
+    auto r = run(o);
+    requester.join();
+    REQUIRE(r);
+    CHECK(r->stopped);
+    CHECK_FALSE(r->timed_out);
+    CHECK(r->exit_code() == 5);
+    CHECK(r->out == "got-term\n");
+    // run() never reads the stop descriptor: what it says is the caller's.
+    char c = 0;
+    CHECK(::read(pipe->read.get(), &c, 1) == 1);
+}
+
+TEST_CASE("a child's stdin can be a descriptor") {
+    auto dir = TempDir::create_in_tmp("unit-process");
+    REQUIRE(dir);
+    std::string path = (dir->path() / "in").string();
+    REQUIRE(atomic_write(path, "from a file\n", 0600));
+    auto fd = open_fd(path, O_RDONLY);
+    REQUIRE(fd);
+    SpawnOptions o = shell("cat");
+    o.stdin_fd = fd->get();
+    auto r = run(o);
+    REQUIRE(r);
+    CHECK(r->out == "from a file\n");
+}
+
+TEST_CASE("SignalFd turns a signal into a readable event and restores the mask") {
+    sigset_t before;
+    pthread_sigmask(SIG_SETMASK, nullptr, &before);
+    {
+        auto signals = SignalFd::create({SIGUSR1});
+        REQUIRE(signals);
+        CHECK(signals->take() == 0);
+        ::kill(::getpid(), SIGUSR1);
+        pollfd pfd{signals->fd(), POLLIN, 0};
+        REQUIRE(::poll(&pfd, 1, 5000) == 1);
+        CHECK(signals->take() == SIGUSR1);
+        CHECK(signals->take() == 0);
+    }
+    sigset_t after;
+    pthread_sigmask(SIG_SETMASK, nullptr, &after);
+    CHECK(sigismember(&after, SIGUSR1) == sigismember(&before, SIGUSR1));
 }

@@ -1,5 +1,6 @@
-#include "core/wrapper.hpp"
 #include "util/fs.hpp"
+#include "wrapper/command.hpp"
+#include "wrapper/environment.hpp"
 
 #include <catch2/catch.hpp>
 #include <sys/stat.h>

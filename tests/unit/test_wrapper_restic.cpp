@@ -1,4 +1,4 @@
-#include "core/wrapper_restic.hpp"
+#include "wrapper/restic.hpp"
 
 #include <catch2/catch.hpp>
 #include <csignal>

@@ -7,9 +7,11 @@ int main(int argc, char** argv) {
     core::SyncdArguments a;
     util::Tool tool("backup-syncd");
     CLI::App& app = tool.app();
-    app.add_option("--client", a.client, "the client whose repository to watch")->option_text("HOST");
+    app.add_option("--client", a.client, "the client whose repository to watch")
+        ->option_text("HOST");
     app.add_option("--root", a.root, "the server root (default /backups)")->option_text("DIR");
-    app.add_option("--watchdir", a.watch_dir, "watch this snapshots/ directory")->option_text("DIR");
+    app.add_option("--watchdir", a.watch_dir, "watch this snapshots/ directory")
+        ->option_text("DIR");
     app.add_option("--state-dir", a.state_dir, "state and status files")->option_text("DIR");
     app.add_option("--script", a.script, "the sync command")->required()->option_text("COMMAND");
     app.add_option("--loopdelay", a.loop_delay, "seconds between full listings (default 60)");
