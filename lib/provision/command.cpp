@@ -73,6 +73,14 @@ util::ExitCode new_restic_server_command(const NewResticServerArguments& a) {
     if (!a.root.empty()) {
         server.root = a.root;
     }
+    if (a.systemd_unit) {
+        print(util::value_or_throw(render_systemd_unit(server, a.stop_helper)));
+        return ExitCode::ok;
+    }
+    if (a.host.empty()) {
+        throw util::Fatal(
+            util::Error(ExitCode::permanent, "unable to parse arguments: --host is required"));
+    }
     if (int(a.remove) + int(a.rotate) + int(a.disable) + int(a.enable) > 1) {
         throw util::Fatal(util::Error(ExitCode::permanent,
                                       "unable to parse the arguments: give at most one of "

@@ -26,6 +26,8 @@ struct NewResticServerArguments {
     bool rotate = false;
     bool disable = false;
     bool enable = false;
+    bool systemd_unit = false; // print the systemd unit for the root instead
+    std::string stop_helper;   // with systemd_unit: the stop helper's path
 };
 
 // Does what the arguments ask and prints what was done, and for a new client the next steps.

@@ -23,28 +23,6 @@ std::string own_directory() {
     return ec ? std::string() : exe.parent_path().string();
 }
 
-Expected<std::string> resolve_program(const std::string& configured, const std::string& name,
-                                      bool ours) {
-    if (!configured.empty()) {
-        return configured;
-    }
-    if (ours) {
-        std::string beside = own_directory() + "/" + name;
-        if (::access(beside.c_str(), X_OK) == 0) {
-            return beside;
-        }
-    }
-    const char* path = std::getenv("PATH");
-    auto found = util::find_executable(name, path != nullptr ? path : "/usr/bin:/bin");
-    if (!found) {
-        return util::fail(ExitCode::permanent,
-                          "find {}: not on PATH (install it or set binaries.{} in the server "
-                          "config)",
-                          name, name);
-    }
-    return fs::absolute(*found).string();
-}
-
 std::string expand_host(std::string text, const std::string& host) {
     for (auto at = text.find("{host}"); at != std::string::npos; at = text.find("{host}")) {
         text.replace(at, 6, host);
@@ -81,6 +59,28 @@ TemplateValues template_values(const ServerConfig& server, const ClientPlan& pla
 }
 
 } // namespace
+
+Expected<std::string> resolve_program(const std::string& configured, const std::string& name,
+                                      bool ours) {
+    if (!configured.empty()) {
+        return configured;
+    }
+    if (ours) {
+        std::string beside = own_directory() + "/" + name;
+        if (::access(beside.c_str(), X_OK) == 0) {
+            return beside;
+        }
+    }
+    const char* path = std::getenv("PATH");
+    auto found = util::find_executable(name, path != nullptr ? path : "/usr/bin:/bin");
+    if (!found) {
+        return util::fail(ExitCode::permanent,
+                          "find {}: not on PATH (install it or set binaries.{} in the server "
+                          "config)",
+                          name, name);
+    }
+    return fs::absolute(*found).string();
+}
 
 Expected<Programs> resolve_programs(const ServerConfig& server, ServerKind kind) {
     Programs p;

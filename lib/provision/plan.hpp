@@ -23,6 +23,12 @@ struct Programs {
     std::string replicate; // restic-replicate
 };
 
+// A program's absolute path: configured when not empty; else, for one of the toolkit's own
+// (ours), the one next to the running executable; else from PATH (100 when not found, saying
+// that binaries.NAME names it).
+util::Expected<std::string> resolve_program(const std::string& configured, const std::string& name,
+                                            bool ours);
+
 // The programs: as the server config names them, else the toolkit's own next to the running
 // executable, else from PATH. One not found is an error (100) saying how to name it.
 util::Expected<Programs> resolve_programs(const ServerConfig& server, ServerKind kind);

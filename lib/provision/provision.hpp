@@ -67,6 +67,11 @@ util::Expected<ClientConfig> rotate_client_keys(const ServerConfig& server,
 // without a restart: its credentials stop working, its data and services stay. The state is the
 // file conf/access-disabled. Refused (100) for a dedicated client: remove its link instead.
 // Doing what is already done succeeds.
+// The systemd unit that runs the server's top-level runsvdir, for server.root, with the stop
+// helper at stop_helper (empty: restic-backup-stop next to this program, else from PATH).
+util::Expected<std::string> render_systemd_unit(const ServerConfig& server,
+                                                const std::string& stop_helper);
+
 util::Expected<void> set_client_access(const ServerConfig& server, const std::string& host,
                                        bool enabled);
 

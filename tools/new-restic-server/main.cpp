@@ -7,7 +7,7 @@ int main(int argc, char** argv) {
     core::NewResticServerArguments a;
     util::Tool tool("new-restic-server");
     CLI::App& app = tool.app();
-    app.add_option("-H,--host", a.host, "the client's host name")->required();
+    app.add_option("-H,--host", a.host, "the client's host name");
     app.add_option("-p,--port", a.port, "its storage server's port (default: the first free)");
     app.add_option("--server", a.server, "storage server: versitygw or rest-server");
     app.add_option("--topology", a.topology, "dedicated or shared (default dedicated)");
@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
     app.add_flag("--rotate-keys", a.rotate, "make new credentials for the client");
     app.add_flag("--disable", a.disable, "shared client: its credentials stop working");
     app.add_flag("--enable", a.enable, "shared client: undo --disable");
+    app.add_flag("--systemd-unit", a.systemd_unit, "print the systemd unit of the root's runsvdir");
+    app.add_option("--stop-helper", a.stop_helper, "the unit's stop helper (restic-backup-stop)");
     return tool.run(argc, argv, [&] {
         a.explicit_config = app.count("--config") > 0;
         return core::new_restic_server_command(a);
