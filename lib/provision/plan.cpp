@@ -17,12 +17,6 @@ namespace {
 // How long control/t waits for each service of a client to stop before it sends KILL.
 constexpr int k_stop_timeout_seconds = 60;
 
-std::string own_directory() {
-    std::error_code ec;
-    auto exe = fs::read_symlink("/proc/self/exe", ec);
-    return ec ? std::string() : exe.parent_path().string();
-}
-
 std::string expand_host(std::string text, const std::string& host) {
     for (auto at = text.find("{host}"); at != std::string::npos; at = text.find("{host}")) {
         text.replace(at, 6, host);
@@ -66,10 +60,12 @@ Expected<std::string> resolve_program(const std::string& configured, const std::
         return configured;
     }
     if (ours) {
-        std::string beside = own_directory() + "/" + name;
+        std::string beside = util::own_directory() + "/" + name;
         if (::access(beside.c_str(), X_OK) == 0) {
             return beside;
         }
+    } else if (auto bundled = util::bundled_program(name)) {
+        return *bundled;
     }
     const char* path = std::getenv("PATH");
     auto found = util::find_executable(name, path != nullptr ? path : "/usr/bin:/bin");

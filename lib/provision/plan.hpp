@@ -24,8 +24,9 @@ struct Programs {
 };
 
 // A program's absolute path: configured when not empty; else, for one of the toolkit's own
-// (ours), the one next to the running executable; else from PATH (100 when not found, saying
-// that binaries.NAME names it).
+// (ours), the one next to the running executable, for another the one installed with the
+// toolkit (util::bundled_program); else from PATH (100 when not found, saying that
+// binaries.NAME names it).
 util::Expected<std::string> resolve_program(const std::string& configured, const std::string& name,
                                             bool ours);
 

@@ -182,6 +182,7 @@ util::ExitCode replicate_command(const ReplicateCommand& command) {
     ReplicateOptions options;
     options.log = log_line;
     options.rclone.env = util::current_environment();
+    options.rclone.program = util::bundled_program("rclone").value_or("rclone");
     ReplicateJob job = command.client.empty() ? one_off_job(command) : client_job(command);
     job.reconcile = command.reconcile;
     auto report = replicate(job, options);

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 extern char** environ;
@@ -79,6 +80,26 @@ Expected<std::string> find_executable(const std::string& name, const std::string
         rest.remove_prefix(colon + 1);
     }
     return fail(ExitCode::permanent, "run {}: not found in PATH ({})", name, search_path);
+}
+
+std::string own_directory() {
+    std::error_code ec;
+    auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    return ec ? std::string() : exe.parent_path().string();
+}
+
+std::optional<std::string> bundled_program(const std::string& name) {
+    std::string dir = own_directory();
+    if (dir.empty()) {
+        return std::nullopt;
+    }
+    auto path = std::filesystem::path(dir).parent_path() / "libexec" / "restic-backup" / name;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ::access(path.c_str(), X_OK) == 0) {
+        return path.lexically_normal().string();
+    }
+    return std::nullopt;
 }
 
 namespace {

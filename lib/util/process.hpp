@@ -79,6 +79,14 @@ struct ProcessResult {
 // colon-separated search path.
 Expected<std::string> find_executable(const std::string& name, const std::string& search_path);
 
+// The directory of the running executable (/proc/self/exe); empty when it cannot be told.
+std::string own_directory();
+
+// The programs installed with the toolkit that are not its own (restic, rest-server, versitygw,
+// rclone at their pinned versions): <own_directory>/../libexec/restic-backup/NAME when that is
+// an executable file, else nullopt (then PATH decides).
+std::optional<std::string> bundled_program(const std::string& name);
+
 // A started child process. Destroying a Child that has not been waited for kills it (its whole
 // group when it has one) and reaps it, so no child outlives its owner by accident.
 class Child {

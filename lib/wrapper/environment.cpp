@@ -55,7 +55,8 @@ util::Expected<ClientEnvironment> load_client_environment(const std::string& env
         }
         TRY(util::check_secret_file(password_file, owners));
     }
-    std::string program = "restic";
+    // REAL_RESTIC, else the restic installed with the toolkit, else restic from PATH.
+    std::string program = util::bundled_program("restic").value_or("restic");
     if (auto it = client.env.find("REAL_RESTIC"); it != client.env.end() && !it->second.empty()) {
         program = it->second;
     }
