@@ -2,19 +2,23 @@
 
 #include <arpa/inet.h>
 #include <cerrno>
+#include <memory>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 
 namespace backup::util {
 
 namespace {
 
-Expected<sockaddr_in> ipv4_address(const std::string& address, int port, bool any_if_empty) {
+// The address to bind: an IPv4 literal, or every address when empty.
+Expected<sockaddr_in> bind_address(const std::string& address, int port) {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(port));
-    if (any_if_empty && address.empty()) {
+    if (address.empty()) {
         addr.sin_addr.s_addr = htonl(INADDR_ANY);
     } else if (::inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1) {
         return fail(ExitCode::permanent, "use address '{}': not an IPv4 address", address);
@@ -33,7 +37,7 @@ Expected<Fd> tcp_socket() {
 } // namespace
 
 Expected<bool> port_is_free(const std::string& address, int port) {
-    sockaddr_in addr = TRY(ipv4_address(address, port, true));
+    sockaddr_in addr = TRY(bind_address(address, port));
     Fd sock = TRY(tcp_socket());
     if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
         return true;
@@ -45,7 +49,7 @@ Expected<bool> port_is_free(const std::string& address, int port) {
 }
 
 Expected<int> pick_free_port(const std::string& address) {
-    sockaddr_in addr = TRY(ipv4_address(address, 0, true));
+    sockaddr_in addr = TRY(bind_address(address, 0));
     Fd sock = TRY(tcp_socket());
     if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
         return fail_errno(errno, fmt::format("find a free port on {}", address));
@@ -57,20 +61,74 @@ Expected<int> pick_free_port(const std::string& address) {
     return static_cast<int>(ntohs(addr.sin_port));
 }
 
-Expected<Fd> connect_tcp(const std::string& address, int port, std::chrono::milliseconds timeout) {
-    sockaddr_in addr = TRY(ipv4_address(address, port, false));
-    Fd sock = TRY(tcp_socket());
+namespace {
+
+void set_timeouts(int fd, std::chrono::milliseconds timeout) {
     timeval tv{};
     tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
     tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
-    ::setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(sock.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    int rc;
-    do {
-        rc = ::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    } while (rc != 0 && errno == EINTR);
-    if (rc != 0) {
-        return fail_errno(errno, fmt::format("connect to {}:{}", address, port));
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+// connect(2) retried on EINTR: 0, or the errno.
+int connect_retrying(int fd, const sockaddr* addr, socklen_t size) {
+    while (::connect(fd, addr, size) != 0) {
+        if (errno != EINTR) {
+            return errno;
+        }
+    }
+    return 0;
+}
+
+struct AddrInfoFree {
+    void operator()(addrinfo* ai) const { ::freeaddrinfo(ai); }
+};
+
+} // namespace
+
+Expected<Fd> connect_tcp(const std::string& host, int port, std::chrono::milliseconds timeout) {
+    std::string where = fmt::format("{}:{}", host, port);
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    std::string service = std::to_string(port);
+    if (int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
+        return fail(ExitCode::temporary, "connect to {}: {}", where, gai_strerror(rc));
+    }
+    std::unique_ptr<addrinfo, AddrInfoFree> list(found);
+    int err = ECONNREFUSED;
+    for (addrinfo* ai = list.get(); ai != nullptr; ai = ai->ai_next) {
+        Fd sock(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
+        if (!sock) {
+            err = errno;
+            continue;
+        }
+        set_timeouts(sock.get(), timeout);
+        err = connect_retrying(sock.get(), ai->ai_addr, ai->ai_addrlen);
+        if (err == 0) {
+            return sock;
+        }
+    }
+    return fail_errno(err, fmt::format("connect to {}", where));
+}
+
+Expected<Fd> connect_unix(const std::string& path, std::chrono::milliseconds timeout) {
+    sockaddr_un addr{};
+    if (path.size() >= sizeof addr.sun_path) {
+        return fail(ExitCode::permanent, "connect to {}: the path is too long for a socket", path);
+    }
+    addr.sun_family = AF_UNIX;
+    std::copy(path.begin(), path.end(), addr.sun_path);
+    Fd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!sock) {
+        return fail_errno(errno, "create a socket");
+    }
+    set_timeouts(sock.get(), timeout);
+    if (int err = connect_retrying(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+        err != 0) {
+        return fail_errno(err, fmt::format("connect to {}", path));
     }
     return sock;
 }

@@ -18,9 +18,13 @@ Expected<bool> port_is_free(const std::string& address, int port);
 // A port on address that nothing listens on now, chosen by the kernel.
 Expected<int> pick_free_port(const std::string& address);
 
-// A connected socket to address:port (an IPv4 literal), with send and receive timeouts.
-// Refused or unreachable: 111; not an IPv4 address: 100.
-Expected<Fd> connect_tcp(const std::string& address, int port, std::chrono::milliseconds timeout);
+// A connected socket to host:port (an IP literal or a name, which is looked up), with send and
+// receive timeouts. Refused, unreachable or a name not found: 111.
+Expected<Fd> connect_tcp(const std::string& host, int port, std::chrono::milliseconds timeout);
+
+// A connected socket to the UNIX socket at path, with send and receive timeouts (111 when it
+// cannot be connected).
+Expected<Fd> connect_unix(const std::string& path, std::chrono::milliseconds timeout);
 
 // Whether something accepts connections on address:port now.
 bool accepts_connections(const std::string& address, int port);
