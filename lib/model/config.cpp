@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <set>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <yaml-cpp/yaml.h>
 
 #include "model/layout.hpp"
+#include "util/text.hpp"
 
 namespace backup::core {
 
@@ -113,12 +115,60 @@ std::vector<Destination> read_destinations(YamlMap& map) {
 
 } // namespace
 
+std::string ClientConfig::endpoint() const {
+    return fmt::format("{}://{}:{}", tls ? "https" : "http", address, port);
+}
+
 std::string ClientConfig::repository_url() const {
     if (kind == ServerKind::versitygw) {
-        return fmt::format("s3:http://{}:{}/{}", address, port, bucket);
+        return fmt::format("s3:{}/{}", endpoint(), bucket);
     }
-    return fmt::format("rest:http://{}:{}/{}/", address, port, user);
+    return fmt::format("rest:{}/{}/", endpoint(), user);
 }
+
+namespace {
+
+void read_server_section(YamlMap& server, ClientConfig& c) {
+    auto kind = server.string("kind").value_or("");
+    if (auto k = parse_server_kind(kind)) {
+        c.kind = *k;
+    } else {
+        server.problem("kind", "expected versitygw or rest-server");
+    }
+    auto topo = server.string("topology").value_or("dedicated");
+    if (auto t = parse_topology(topo)) {
+        c.topology = *t;
+    } else {
+        server.problem("topology", "expected dedicated or shared");
+    }
+    c.address = server.string("address").value_or("");
+    c.port = static_cast<int>(server.integer("port", 1, 65535).value_or(0));
+    c.user = server.string("user").value_or("");
+    c.bucket = server.string("bucket").value_or("");
+    c.tls = server.boolean("tls").value_or(false);
+    server.reject_unknown_keys();
+    if (c.port == 0) {
+        server.problem("port", "missing");
+    }
+}
+
+void read_limits(YamlMap& top, ClientConfig& c) {
+    auto limits = top.map("limits");
+    if (!limits) {
+        return;
+    }
+    c.append_only = limits->boolean("append_only").value_or(false);
+    if (auto quota = limits->integer("quota", 1, INT64_MAX)) {
+        c.quota = static_cast<std::uint64_t>(*quota);
+    }
+    limits->reject_unknown_keys();
+    if ((c.append_only || c.quota) &&
+        (c.kind != ServerKind::rest_server || c.topology != Topology::dedicated)) {
+        limits->problem("", "limits are only for a dedicated rest-server");
+    }
+}
+
+} // namespace
 
 util::Expected<ClientConfig> load_client_config(const std::string& path) {
     YAML::Node node = TRY(util::load_yaml_file(path));
@@ -137,26 +187,7 @@ util::Expected<ClientConfig> load_client_config(const std::string& path) {
         top.problem("host", ok.error().message());
     }
     if (auto server = top.map("server")) {
-        auto kind = server->string("kind").value_or("");
-        if (auto k = parse_server_kind(kind)) {
-            c.kind = *k;
-        } else {
-            server->problem("kind", "expected versitygw or rest-server");
-        }
-        auto topo = server->string("topology").value_or("dedicated");
-        if (auto t = parse_topology(topo)) {
-            c.topology = *t;
-        } else {
-            server->problem("topology", "expected dedicated or shared");
-        }
-        c.address = server->string("address").value_or("");
-        c.port = static_cast<int>(server->integer("port", 1, 65535).value_or(0));
-        c.user = server->string("user").value_or("");
-        c.bucket = server->string("bucket").value_or("");
-        server->reject_unknown_keys();
-        if (c.port == 0) {
-            server->problem("port", "missing");
-        }
+        read_server_section(*server, c);
     } else {
         top.problem("server", "missing");
     }
@@ -179,6 +210,7 @@ util::Expected<ClientConfig> load_client_config(const std::string& path) {
             static_cast<int>(status->integer("expected_interval_hours", 1, 24 * 366).value_or(26));
         status->reject_unknown_keys();
     }
+    read_limits(top, c);
     top.reject_unknown_keys();
     TRY(problems.result());
     return c;
@@ -198,6 +230,7 @@ std::string render_client_config(const ClientConfig& c) {
     if (!c.bucket.empty()) {
         out << YAML::Key << "bucket" << YAML::Value << c.bucket;
     }
+    out << YAML::Key << "tls" << YAML::Value << c.tls;
     out << YAML::EndMap;
     out << YAML::Key << "repository" << YAML::Value << c.repository.string();
     out << YAML::Key << "owner" << YAML::Value << YAML::BeginMap;
@@ -219,10 +252,82 @@ std::string render_client_config(const ClientConfig& c) {
         << YAML::Value << c.audit_fraction << YAML::EndMap;
     out << YAML::Key << "status" << YAML::Value << YAML::BeginMap << YAML::Key
         << "expected_interval_hours" << YAML::Value << c.expected_interval_hours << YAML::EndMap;
+    if (c.append_only || c.quota) {
+        out << YAML::Key << "limits" << YAML::Value << YAML::BeginMap << YAML::Key << "append_only"
+            << YAML::Value << c.append_only;
+        if (c.quota) {
+            out << YAML::Key << "quota" << YAML::Value << *c.quota;
+        }
+        out << YAML::EndMap;
+    }
     out << YAML::EndMap;
     return fmt::format("# Written by new-restic-server: what was provisioned for {}.\n"
                        "# Destinations, audit and status settings may be edited by hand.\n{}\n",
                        c.host, out.c_str());
+}
+
+namespace {
+
+std::chrono::seconds duration_key(YamlMap& map, std::string_view key,
+                                  std::chrono::seconds fallback) {
+    auto text = map.string(key);
+    if (!text) {
+        return fallback;
+    }
+    auto duration = util::parse_duration(*text);
+    if (!duration || duration->count() == 0) {
+        map.problem(key, "expected a duration such as 365d or 90d");
+        return fallback;
+    }
+    return *duration;
+}
+
+// tls: off, or a mapping (names, certificate and key, validity, ca_validity, client_ca_file).
+void read_tls(YamlMap& top, TlsSettings& tls) {
+    if (top.is_scalar("tls")) {
+        auto off = top.boolean("tls");
+        if (off && !*off) {
+            tls.mode = TlsSettings::Mode::off;
+        } else {
+            top.problem("tls", "expected 'off' or a mapping (names, certificate, key, ...)");
+        }
+        return;
+    }
+    auto map = top.map("tls");
+    if (!map) {
+        return;
+    }
+    tls.names = map->string_list("names").value_or(std::vector<std::string>{});
+    tls.certificate = map->string("certificate").value_or("");
+    tls.key = map->string("key").value_or("");
+    if (tls.certificate.empty() != tls.key.empty()) {
+        map->problem("", "give both certificate and key, or neither (a private CA)");
+    } else if (!tls.certificate.empty()) {
+        tls.mode = TlsSettings::Mode::files;
+        for (const auto* file : {&tls.certificate, &tls.key}) {
+            if (!fs::path(*file).is_absolute()) {
+                map->problem(file == &tls.key ? "key" : "certificate", "expected an absolute path");
+            }
+        }
+    }
+    tls.validity = duration_key(*map, "validity", tls.validity);
+    tls.ca_validity = duration_key(*map, "ca_validity", tls.ca_validity);
+    tls.client_ca_file = map->string("client_ca_file").value_or(tls.client_ca_file);
+    if (!fs::path(tls.client_ca_file).is_absolute()) {
+        map->problem("client_ca_file", "expected an absolute path (on the client)");
+    }
+    map->reject_unknown_keys();
+}
+
+} // namespace
+
+std::string default_client_address(const ServerConfig& server) {
+    if (!server.public_address.empty()) {
+        return server.public_address;
+    }
+    char name[256] = {};
+    ::gethostname(name, sizeof name - 1);
+    return name;
 }
 
 util::Expected<ServerConfig> load_server_config(const std::string& path, bool explicit_path) {
@@ -237,6 +342,7 @@ util::Expected<ServerConfig> load_server_config(const std::string& path, bool ex
     }
     util::ConfigProblems problems(path);
     YamlMap top(*node, "", problems);
+    read_tls(top, c.tls);
     if (auto root = top.string("root")) {
         c.root = *root;
         if (!c.root.is_absolute() || has_dotdot(c.root)) {
@@ -274,10 +380,11 @@ util::Expected<ServerConfig> load_server_config(const std::string& path, bool ex
     }
     if (auto rs = top.map("rest_server")) {
         c.append_only = rs->boolean("append_only").value_or(false);
-        c.max_size = rs->string("max_size").value_or("");
-        if (!c.max_size.empty() &&
-            c.max_size.find_first_not_of("0123456789") != std::string::npos) {
-            rs->problem("max_size", "expected a number of bytes");
+        if (auto size = rs->string("max_size")) {
+            c.max_size = util::parse_size(*size);
+            if (!c.max_size) {
+                rs->problem("max_size", "expected a number of bytes, optionally with K, M, G or T");
+            }
         }
         rs->reject_unknown_keys();
     }

@@ -4,6 +4,8 @@
 //   (backup-syncd, restic-replicate, restic-audit, backup-status).
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -55,15 +57,42 @@ struct ClientConfig {
     int audit_fraction = k_default_audit_fraction; // restic-audit checks 1/N of the files per run
     int expected_interval_hours =
         k_default_expected_interval_hours; // backup-status calls a client stale after this
+    // The storage server speaks TLS (https://). A client.yaml without the key was made before
+    // TLS: plain HTTP.
+    bool tls = false;
+    // Limits of a dedicated rest-server (--append-only, --max-size), as provisioned.
+    bool append_only = false;
+    std::optional<std::uint64_t> quota; // bytes
 
     // The URL the client's RESTIC_REPOSITORY holds.
     std::string repository_url() const;
+    // The storage server's URL: "https://address:port" ("http://" without TLS).
+    std::string endpoint() const;
 };
 
 // Reads and checks conf/client.yaml; every problem is reported with file, line and key (100).
 util::Expected<ClientConfig> load_client_config(const std::string& path);
 // The YAML text of a client config (with a comment header and the schema number).
 std::string render_client_config(const ClientConfig& config);
+
+// How the storage servers speak TLS (server.yaml's tls:).
+struct TlsSettings {
+    enum class Mode {
+        private_ca, // a CA of the server's own, under <root>/tls, signs each instance's certificate
+        files, // the operator's certificate and key (an ACME client's), copied to each instance
+        off,   // plain HTTP: for a trusted network or tests only
+    };
+    Mode mode = Mode::private_ca;
+    // The names in each certificate besides the address clients connect to: DNS names and IP
+    // literals.
+    std::vector<std::string> names;
+    std::string certificate; // mode files: the certificate chain (PEM)
+    std::string key;         // mode files: its private key (PEM)
+    std::chrono::seconds validity{k_default_certificate_validity};
+    std::chrono::seconds ca_validity{k_default_ca_validity};
+    // Where the client keeps the CA certificate (its environ's RESTIC_CACERT).
+    std::string client_ca_file{k_default_client_ca_file};
+};
 
 struct ServerConfig {
     fs::path root{std::string(k_default_root)};
@@ -75,8 +104,9 @@ struct ServerConfig {
     int port_max = k_default_port_max;
     std::string owner_user{k_default_owner};
     std::string owner_group{k_default_owner};
-    bool append_only = false; // rest-server --append-only
-    std::string max_size;     // rest-server --max-size (bytes), empty: none
+    bool append_only = false;              // rest-server --append-only
+    std::optional<std::uint64_t> max_size; // rest-server --max-size (bytes)
+    TlsSettings tls;
     int audit_fraction = k_default_audit_fraction;
     // Destinations every new client gets; "{host}" in a path or remote is the client's name.
     std::vector<Destination> destinations;
@@ -87,6 +117,9 @@ struct ServerConfig {
     std::string backup_syncd_binary;
     std::string restic_replicate_binary;
 };
+
+// The address clients connect to by default: public_address, else this machine's host name.
+std::string default_client_address(const ServerConfig& server);
 
 // Reads a server config; a missing file at the default path gives the defaults, a missing file
 // named explicitly is an error.

@@ -19,6 +19,13 @@ inline constexpr int k_default_audit_fraction = 30;
 inline constexpr int k_max_audit_fraction = 10000;
 // Temporary names younger than this are no audit finding.
 inline constexpr std::chrono::seconds k_default_temporary_grace{24 * 3600};
+// Certificates the server's CA issues, and the CA itself, are valid this long.
+inline constexpr std::chrono::seconds k_default_certificate_validity{365LL * 86400};
+inline constexpr std::chrono::seconds k_default_ca_validity{3650LL * 86400};
+// backup-status flags a certificate that expires sooner.
+inline constexpr std::chrono::seconds k_certificate_warning{30LL * 86400};
+// Where a client keeps the server's CA certificate (RESTIC_CACERT).
+inline constexpr std::string_view k_default_client_ca_file = "/etc/restic/backup-ca.pem";
 // backup-status calls a client stale when its newest snapshot is older.
 inline constexpr int k_default_expected_interval_hours = 26;
 

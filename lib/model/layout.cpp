@@ -66,6 +66,9 @@ ClientPaths ServerLayout::client_at(const fs::path& dir) {
     p.logs = dir / "logs";
     p.state = dir / "state";
     p.environ_file = dir / "client" / "environ";
+    p.ca_file = dir / "client" / "backup-ca.pem";
+    p.certificate = p.conf / "tls" / "cert.pem";
+    p.certificate_key = p.secrets / "tls-key.pem";
     return p;
 }
 

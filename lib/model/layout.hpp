@@ -23,16 +23,19 @@ util::Expected<void> validate_host_name(std::string_view host);
 
 // The paths of one client under the server root.
 struct ClientPaths {
-    fs::path dir;          // <root>/systems/<host>
-    fs::path conf;         // conf/
-    fs::path service;      // conf/runsvdir: the client's service, linked into the scan dir
-    fs::path services;     // conf/runsvs: scanned by the client's own runsvdir
-    fs::path config_file;  // conf/client.yaml
-    fs::path secrets;      // secrets/ (0700)
-    fs::path data;         // data/: the storage server's directory
-    fs::path logs;         // logs/<service>/ for svlogd
-    fs::path state;        // state/: daemon state, ledgers, status JSON
-    fs::path environ_file; // client/environ: for the client's /etc/restic/environ (0600)
+    fs::path dir;             // <root>/systems/<host>
+    fs::path conf;            // conf/
+    fs::path service;         // conf/runsvdir: the client's service, linked into the scan dir
+    fs::path services;        // conf/runsvs: scanned by the client's own runsvdir
+    fs::path config_file;     // conf/client.yaml
+    fs::path secrets;         // secrets/ (0700)
+    fs::path data;            // data/: the storage server's directory
+    fs::path logs;            // logs/<service>/ for svlogd
+    fs::path state;           // state/: daemon state, ledgers, status JSON
+    fs::path environ_file;    // client/environ: for the client's /etc/restic/environ (0600)
+    fs::path ca_file;         // client/backup-ca.pem: the server's CA, for the client (0644)
+    fs::path certificate;     // conf/tls/cert.pem: the storage server's certificate (0644)
+    fs::path certificate_key; // secrets/tls-key.pem: its private key (0600)
 };
 
 // The paths of the whole server.
@@ -47,6 +50,8 @@ public:
     // The link that enables a client.
     fs::path enable_link(std::string_view host) const { return scan_dir() / std::string(host); }
     ClientPaths client(std::string_view host) const;
+    // The server's own certificate authority: <root>/tls/ (0700) with ca.pem and ca.key (0600).
+    fs::path tls_dir() const { return m_root / "tls"; }
     // Paths of a client laid out below another directory (a staging directory that is renamed
     // into place), with the same relative structure.
     static ClientPaths client_at(const fs::path& dir);

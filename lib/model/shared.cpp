@@ -1,4 +1,4 @@
-#include "provision/shared.hpp"
+#include "model/shared.hpp"
 
 #include "util/yaml.hpp"
 
@@ -23,6 +23,9 @@ SharedPaths shared_paths_at(const fs::path& dir) {
     p.data = dir / "data";
     p.iam = dir / "iam";
     p.logs = dir / "logs";
+    p.certificate = dir / "tls" / "cert.pem";
+    p.certificate_key = p.secrets / "tls-key.pem";
+    p.admin_socket = p.secrets / "admin.sock";
     return p;
 }
 
@@ -32,8 +35,9 @@ std::string shared_service_name(ServerKind kind) {
 
 std::string render_shared_config(const SharedInstance& instance) {
     return fmt::format("# Written by new-restic-server: the shared {} instance.\nschema: 1\n"
-                       "kind: {}\nport: {}\n",
-                       to_string(instance.kind), to_string(instance.kind), instance.port);
+                       "kind: {}\nport: {}\ntls: {}\nadmin_socket: {}\n",
+                       to_string(instance.kind), to_string(instance.kind), instance.port,
+                       instance.tls, instance.admin_socket);
 }
 
 Expected<SharedInstance> load_shared_config(const std::string& path) {
@@ -50,6 +54,8 @@ Expected<SharedInstance> load_shared_config(const std::string& path) {
         top.problem("kind", "expected versitygw or rest-server");
     }
     s.port = static_cast<int>(top.integer("port", 1, 65535).value_or(0));
+    s.tls = top.boolean("tls").value_or(false);
+    s.admin_socket = top.boolean("admin_socket").value_or(false);
     if (s.port == 0) {
         top.problem("port", "missing");
     }

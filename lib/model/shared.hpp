@@ -31,6 +31,9 @@ struct SharedPaths {
     fs::path data;
     fs::path iam;
     fs::path logs;
+    fs::path certificate;     // tls/cert.pem (0644)
+    fs::path certificate_key; // secrets/tls-key.pem (0600)
+    fs::path admin_socket;    // secrets/admin.sock: versitygw's admin API, reached only here
 };
 
 // The shared instance of kind under the root, or laid out below another directory (staging).
@@ -42,6 +45,8 @@ std::string shared_service_name(ServerKind kind);
 struct SharedInstance {
     ServerKind kind = ServerKind::versitygw;
     int port = 0;
+    bool tls = false;          // an instance made before TLS: plain HTTP
+    bool admin_socket = false; // versitygw's admin API on its socket (else on the S3 port)
 };
 
 std::string render_shared_config(const SharedInstance& instance);

@@ -3,16 +3,68 @@
 #include <cstdio>
 
 #include "model/config.hpp"
+#include "model/layout.hpp"
 #include "provision/provision.hpp"
+#include "util/text.hpp"
+#include "util/time.hpp"
 
 namespace backup::core {
 
 using util::ExitCode;
 
+void add_new_restic_server_options(CLI::App& app, NewResticServerArguments& a) {
+    app.add_option("-H,--host", a.host, "the client's host name")->option_text("HOST");
+    app.add_option("-p,--port", a.port, "its storage server's port (default: the first free)")
+        ->option_text("PORT");
+    app.add_option("--server", a.server, "storage server: versitygw or rest-server")
+        ->option_text("KIND");
+    app.add_option("--topology", a.topology, "dedicated or shared (default dedicated)")
+        ->option_text("TOPOLOGY");
+    app.add_option("-U,--user", a.user, "user the client's services run as")->option_text("USER");
+    app.add_option("-G,--group", a.group, "group the client's services run as")
+        ->option_text("GROUP");
+    app.add_option("-c,--config", a.config_path, "the server config")->option_text("FILE");
+    app.add_option("--root", a.root, "the server root (default: the config's, else /backups)")
+        ->option_text("DIR");
+    app.add_option("--address", a.address, "the address the client connects to")
+        ->option_text("ADDRESS");
+    app.add_flag("--append-only", a.append_only, "a dedicated rest-server: no deletions");
+    app.add_option("--quota", a.quota, "a dedicated rest-server: the most it stores")
+        ->option_text("SIZE");
+    app.add_flag("--remove", a.remove, "remove the client (disable it first)");
+    app.add_flag("--delete-data", a.delete_data, "with --remove: delete its repository too");
+    app.add_flag("--rotate-keys", a.rotate, "make new credentials for the client");
+    app.add_flag("--disable", a.disable, "shared client: its credentials stop working");
+    app.add_flag("--enable", a.enable, "shared client: undo --disable");
+    app.add_option("--set-append-only", a.set_append_only, "change a client's append-only")
+        ->option_text("on|off");
+    app.add_option("--set-quota", a.set_quota, "change a client's quota")->option_text("SIZE|none");
+    app.add_flag("--renew-certs", a.renew_certs, "new certificates (of -H HOST, else all)");
+    app.add_flag("--rotate-ca", a.rotate_ca,
+                 "a new CA, trusted beside the old (then --renew-certs)");
+    app.add_flag("--systemd-unit", a.systemd_unit, "print the systemd unit of the root's runsvdir");
+    app.add_option("--stop-helper", a.stop_helper, "the unit's stop helper (restic-backup-stop)")
+        ->option_text("PATH");
+}
+
 namespace {
 
 void print(const std::string& text) {
     std::fputs(text.c_str(), stdout);
+}
+
+[[noreturn]] void refuse(std::string message) {
+    throw util::Fatal(util::Error(ExitCode::permanent, std::move(message)));
+}
+
+std::optional<std::uint64_t> size_of(const std::string& option, const std::string& text) {
+    auto size = util::parse_size(text);
+    if (!size) {
+        refuse(fmt::format("unable to use {} {}: expected a number of bytes, optionally with K, "
+                           "M, G or T (powers of 1024)",
+                           option, text));
+    }
+    return size;
 }
 
 ProvisionRequest request_of(const NewResticServerArguments& a) {
@@ -43,26 +95,93 @@ ProvisionRequest request_of(const NewResticServerArguments& a) {
     request.owner_user = given(a.user);
     request.owner_group = given(a.group);
     request.address = given(a.address);
+    if (a.append_only) {
+        request.append_only = true;
+    }
+    if (!a.quota.empty()) {
+        request.quota = size_of("--quota", a.quota);
+    }
     return request;
 }
 
 void print_next_steps(const ProvisionResult& result) {
     const ClientConfig& c = result.config;
-    print(fmt::format("Provisioned {host}: {kind} ({topology}) on port {port}, repository {repo}\n"
-                      "Next steps:\n"
-                      "  1. Enable it (runit starts its services within seconds):\n"
-                      "       ln -s {service} {link}\n"
-                      "  2. Copy the client's environ file to the client, mode 0600:\n"
-                      "       scp {environ} root@{host}:/etc/restic/environ\n"
-                      "  3. On {host}: make a repository password and the repository:\n"
-                      "       (umask 077; openssl rand -base64 32 > /etc/restic/repo-password)\n"
-                      "       restic-wrapper init\n",
-                      fmt::arg("host", c.host), fmt::arg("kind", to_string(c.kind)),
-                      fmt::arg("topology", to_string(c.topology)), fmt::arg("port", c.port),
-                      fmt::arg("repo", c.repository.string()),
-                      fmt::arg("service", result.paths.service.string()),
-                      fmt::arg("link", result.enable_link.string()),
-                      fmt::arg("environ", result.paths.environ_file.string())));
+    std::error_code ec;
+    bool ca = fs::exists(result.paths.ca_file, ec);
+    print(fmt::format(
+        "Provisioned {host}: {kind} ({topology}) on port {port}{tls}, repository {repo}\n"
+        "Next steps:\n"
+        "  1. Enable it (runit starts its services within seconds):\n"
+        "       ln -s {service} {link}\n"
+        "  2. Copy the client's environ file{and_ca} to the client, mode 0600:\n"
+        "       scp {environ} root@{host}:/etc/restic/environ\n{ca_copy}"
+        "  3. On {host}: make a repository password and the repository:\n"
+        "       (umask 077; openssl rand -base64 32 > /etc/restic/repo-password)\n"
+        "       restic-wrapper init\n",
+        fmt::arg("host", c.host), fmt::arg("kind", to_string(c.kind)),
+        fmt::arg("topology", to_string(c.topology)), fmt::arg("port", c.port),
+        fmt::arg("tls", c.tls ? " (TLS)" : " (plain HTTP: tls is off)"),
+        fmt::arg("repo", c.repository.string()), fmt::arg("service", result.paths.service.string()),
+        fmt::arg("link", result.enable_link.string()),
+        fmt::arg("environ", result.paths.environ_file.string()),
+        fmt::arg("and_ca", ca ? " and the server's CA" : ""),
+        fmt::arg("ca_copy",
+                 ca ? fmt::format("       scp {} root@{}:{}\n", result.paths.ca_file.string(),
+                                  c.host, result.ca_file_on_client)
+                    : std::string())));
+}
+
+void print_renewal(const ServerConfig& server, const RenewalReport& report) {
+    for (const auto& r : report.renewed) {
+        print(fmt::format("Renewed the certificate of {}: valid until {}.\n", r.instance,
+                          util::format_time(r.not_after)));
+    }
+    if (!report.clients_needing_ca.empty()) {
+        print("A new CA is made; the servers keep their certificates until the next "
+              "--renew-certs.\nCopy each client's new CA file (trusting the old and the new CA) "
+              "to it, then run\nnew-restic-server --renew-certs:\n");
+        ServerLayout layout(server.root);
+        for (const auto& host : report.clients_needing_ca) {
+            print(fmt::format("  scp {} root@{}:{}\n", layout.client(host).ca_file.string(), host,
+                              server.tls.client_ca_file));
+        }
+    } else if (report.renewed.empty()) {
+        print("No storage server uses TLS: nothing was renewed.\n");
+    }
+}
+
+void set_limits(const ServerConfig& server, const NewResticServerArguments& a) {
+    std::optional<bool> append_only;
+    if (!a.set_append_only.empty()) {
+        if (a.set_append_only != "on" && a.set_append_only != "off") {
+            refuse(fmt::format("unable to use --set-append-only {}: expected on or off",
+                               a.set_append_only));
+        }
+        append_only = a.set_append_only == "on";
+    }
+    std::optional<std::optional<std::uint64_t>> quota;
+    if (!a.set_quota.empty()) {
+        quota = a.set_quota == "none" ? std::optional<std::uint64_t>()
+                                      : size_of("--set-quota", a.set_quota);
+    }
+    auto config = util::value_or_throw(set_client_limits(server, a.host, append_only, quota));
+    print(fmt::format("{}: append-only {}, quota {}; its rest-server was restarted to take them.\n",
+                      a.host, config.append_only ? "on" : "off",
+                      config.quota ? util::format_size(*config.quota) : std::string("none")));
+}
+
+// At most one operation, and a host for those that need one.
+void check_operation(const NewResticServerArguments& a) {
+    bool limits = !a.set_append_only.empty() || !a.set_quota.empty();
+    bool certs = a.renew_certs || a.rotate_ca;
+    if (int(a.remove) + int(a.rotate) + int(a.disable) + int(a.enable) + int(limits) + int(certs) >
+        1) {
+        refuse("unable to parse the arguments: give at most one of --remove, --rotate-keys, "
+               "--disable, --enable, --set-append-only/--set-quota, --renew-certs/--rotate-ca");
+    }
+    if (a.host.empty() && !certs) {
+        refuse("unable to parse arguments: --host is required");
+    }
 }
 
 } // namespace
@@ -77,16 +196,13 @@ util::ExitCode new_restic_server_command(const NewResticServerArguments& a) {
         print(util::value_or_throw(render_systemd_unit(server, a.stop_helper)));
         return ExitCode::ok;
     }
-    if (a.host.empty()) {
-        throw util::Fatal(
-            util::Error(ExitCode::permanent, "unable to parse arguments: --host is required"));
-    }
-    if (int(a.remove) + int(a.rotate) + int(a.disable) + int(a.enable) > 1) {
-        throw util::Fatal(util::Error(ExitCode::permanent,
-                                      "unable to parse the arguments: give at most one of "
-                                      "--remove, --rotate-keys, --disable, --enable"));
-    }
-    if (a.disable || a.enable) {
+    check_operation(a);
+    auto host = a.host.empty() ? std::nullopt : std::optional<std::string>(a.host);
+    if (a.renew_certs || a.rotate_ca) {
+        print_renewal(server, util::value_or_throw(renew_certificates(server, host, a.rotate_ca)));
+    } else if (!a.set_append_only.empty() || !a.set_quota.empty()) {
+        set_limits(server, a);
+    } else if (a.disable || a.enable) {
         util::value_or_throw(set_client_access(server, a.host, a.enable));
         print(fmt::format("{} {}'s access to the shared storage server.\n",
                           a.enable ? "Enabled" : "Disabled", a.host));

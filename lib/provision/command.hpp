@@ -4,6 +4,8 @@
 #include <optional>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "model/defaults.hpp"
 #include "util/error.hpp"
 
@@ -26,9 +28,18 @@ struct NewResticServerArguments {
     bool rotate = false;
     bool disable = false;
     bool enable = false;
-    bool systemd_unit = false; // print the systemd unit for the root instead
-    std::string stop_helper;   // with systemd_unit: the stop helper's path
+    bool systemd_unit = false;   // print the systemd unit for the root instead
+    std::string stop_helper;     // with systemd_unit: the stop helper's path
+    bool append_only = false;    // a new dedicated rest-server client: --append-only
+    std::string quota;           // a new dedicated rest-server client: --max-size (a SIZE)
+    std::string set_append_only; // "on" or "off" for an existing client
+    std::string set_quota;       // a SIZE or "none" for an existing client
+    bool renew_certs = false;
+    bool rotate_ca = false;
 };
+
+// Declares the options of new-restic-server on app, into arguments.
+void add_new_restic_server_options(CLI::App& app, NewResticServerArguments& arguments);
 
 // Does what the arguments ask and prints what was done, and for a new client the next steps.
 // Throws util::Fatal on every error (bad arguments and configuration 100; see the provision

@@ -56,7 +56,8 @@ Expected<Credentials> read_account(const fs::path& secrets) {
     return Credentials{text.substr(0, nl), text.substr(nl + 1, text.size() - nl - 2)};
 }
 
-std::string render_environ(const ClientConfig& config, const Credentials& credentials) {
+std::string render_environ(const ClientConfig& config, const Credentials& credentials,
+                           const std::string& ca_file) {
     std::string text = fmt::format(
         "# restic environment for {host}, made by new-restic-server.\n"
         "# Install as /etc/restic/environ on {host}, owned by root, mode 0600. restic-wrapper\n"
@@ -71,8 +72,20 @@ std::string render_environ(const ClientConfig& config, const Credentials& creden
         text += fmt::format("export RESTIC_REST_USERNAME={}\nexport RESTIC_REST_PASSWORD={}\n",
                             credentials.access_key, credentials.secret);
     }
+    if (!ca_file.empty()) {
+        text += fmt::format("# The backup server's CA: copy client/backup-ca.pem from the server.\n"
+                            "export RESTIC_CACERT={}\n",
+                            ca_file);
+    }
     text += "export RESTIC_PASSWORD_FILE=/etc/restic/repo-password\n";
     return text;
+}
+
+Expected<void> write_environ(const ServerConfig& server, const ClientConfig& config,
+                             const ClientPaths& paths, const Credentials& credentials) {
+    std::error_code ec;
+    std::string ca_file = fs::exists(paths.ca_file, ec) ? server.tls.client_ca_file : "";
+    return write_file(paths.environ_file, render_environ(config, credentials, ca_file), 0600);
 }
 
 } // namespace backup::core

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "model/config.hpp"
+#include "model/layout.hpp"
 #include "provision/owner.hpp"
 #include "util/error.hpp"
 
@@ -32,7 +33,13 @@ util::Expected<void> write_account(const fs::path& secrets, const Credentials& c
                                    const Owner& owner);
 util::Expected<Credentials> read_account(const fs::path& secrets);
 
-// The text of a client's environ file for its credentials.
-std::string render_environ(const ClientConfig& config, const Credentials& credentials);
+// The text of a client's environ file for its credentials; with ca_file (where the CA
+// certificate goes on the client), RESTIC_CACERT names it.
+std::string render_environ(const ClientConfig& config, const Credentials& credentials,
+                           const std::string& ca_file);
+// Rewrites a provisioned client's environ file (mode 0600) for new credentials; RESTIC_CACERT
+// stays when the client has a CA file to take home (client/backup-ca.pem).
+util::Expected<void> write_environ(const ServerConfig& server, const ClientConfig& config,
+                                   const ClientPaths& paths, const Credentials& credentials);
 
 } // namespace backup::core

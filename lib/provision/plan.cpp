@@ -3,8 +3,9 @@
 #include <cstdlib>
 #include <unistd.h>
 
-#include "provision/shared.hpp"
+#include "model/shared.hpp"
 #include "provision/shared_instance.hpp"
+#include "provision/tls.hpp"
 #include "util/process.hpp"
 
 namespace backup::core {
@@ -42,7 +43,13 @@ TemplateValues template_values(const ServerConfig& server, const ClientPlan& pla
         {"LISTEN", {fmt::format("{}:{}", server.listen_address, config.port)}},
         {"VERSITYGW", {programs.storage}},
         {"REST_SERVER", {programs.storage}},
-        {"REST_SERVER_FLAGS", {rest_server_flags(server), ValueKind::words}},
+        {"REST_SERVER_FLAGS", {limit_flags(config.append_only, config.quota), ValueKind::words}},
+        {"TLS_FLAGS",
+         {tls_flags(config.kind, config.tls
+                                     ? std::optional<CertificateFiles>(CertificateFiles{
+                                           plan.paths.certificate, plan.paths.certificate_key})
+                                     : std::nullopt),
+          ValueKind::words}},
         {"BACKUP_SYNCD", {programs.syncd}},
         {"STATE", {plan.paths.state.string()}},
         {"SYNC_COMMAND",
@@ -89,7 +96,7 @@ Expected<Programs> resolve_programs(const ServerConfig& server, ServerKind kind)
 }
 
 ClientConfig initial_client_config(const ServerConfig& server, const ProvisionRequest& request,
-                                   std::string_view this_host) {
+                                   std::string_view default_address) {
     ClientConfig config;
     config.host = request.host;
     config.kind = request.kind.value_or(server.kind);
@@ -97,13 +104,7 @@ ClientConfig initial_client_config(const ServerConfig& server, const ProvisionRe
     config.owner_user = request.owner_user.value_or(server.owner_user);
     config.owner_group = request.owner_group.value_or(server.owner_group);
     config.audit_fraction = server.audit_fraction;
-    if (request.address) {
-        config.address = *request.address;
-    } else if (!server.public_address.empty()) {
-        config.address = server.public_address;
-    } else {
-        config.address = std::string(this_host);
-    }
+    config.address = request.address.value_or(std::string(default_address));
     for (auto d : server.destinations) {
         d.path = expand_host(d.path.string(), config.host);
         d.remote = expand_host(d.remote, config.host);

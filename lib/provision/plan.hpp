@@ -35,10 +35,10 @@ util::Expected<std::string> resolve_program(const std::string& configured, const
 util::Expected<Programs> resolve_programs(const ServerConfig& server, ServerKind kind);
 
 // A new client's configuration from the server config and the request: kind, topology, owner,
-// address (the request's, else public_address, else this_host), audit fraction, and the server's
+// address (the request's, else default_address), audit fraction, and the server's
 // destinations with "{host}" replaced. Port, user, bucket and repository come with plan_client.
 ClientConfig initial_client_config(const ServerConfig& server, const ProvisionRequest& request,
-                                   std::string_view this_host);
+                                   std::string_view default_address);
 
 struct ClientPlan {
     ClientConfig config; // what conf/client.yaml will say
@@ -49,10 +49,10 @@ struct ClientPlan {
     TemplateValues values;       // for every run script of the client
 };
 
-// Completes config (its port set) into the plan: the user (rest-server: the host; a shared
-// versitygw account: its access key; a dedicated versitygw: the host), the bucket (the host,
-// with "-restic" appended below 3 characters), the repository directory, and the template
-// values of the run scripts.
+// Completes config (its port, tls and limits set) into the plan: the user (rest-server: the
+// host; a shared versitygw account: its access key; a dedicated versitygw: the host), the bucket
+// (the host, with "-restic" appended below 3 characters), the repository directory, and the
+// template values of the run scripts.
 ClientPlan plan_client(const ServerConfig& server, ClientConfig config, const Owner& owner,
                        const Programs& programs, Credentials credentials);
 

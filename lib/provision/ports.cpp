@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "provision/shared.hpp"
+#include "model/shared.hpp"
 #include "util/socket.hpp"
 
 namespace backup::core {

@@ -1,15 +1,20 @@
 #include "provision/provision.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <fmt/ranges.h>
 
 #include "provision/clients.hpp"
 #include "provision/plan.hpp"
 #include "provision/ports.hpp"
 #include "provision/shared_instance.hpp"
+#include "provision/tls.hpp"
 #include "util/fs.hpp"
 #include "util/lock.hpp"
+#include "util/tls.hpp"
 #include "util/undo.hpp"
 
 namespace backup::core {
@@ -18,12 +23,6 @@ using util::ExitCode;
 using util::Expected;
 
 namespace {
-
-std::string this_host_name() {
-    char name[256] = {};
-    ::gethostname(name, sizeof name - 1);
-    return name;
-}
 
 // The root must exist (an administrator's choice, not ours to invent); its systems/ and scan
 // directory are ours.
@@ -41,12 +40,16 @@ Expected<void> prepare_root(const ServerConfig& server, const ServerLayout& layo
     return {};
 }
 
-// A dedicated client's own port, or the shared instance's (made with the first shared client).
-Expected<int> assign_port(const ServerConfig& server, const ServerLayout& layout,
-                          const ClientConfig& config, const ProvisionRequest& request,
-                          const Owner& owner, const std::string& storage_binary) {
+// A dedicated client's own port and TLS as the server config says, or the shared instance's
+// (made with the first shared client).
+Expected<void> assign_instance(const ServerConfig& server, const ServerLayout& layout,
+                               const ProvisionRequest& request, const Owner& owner,
+                               const std::string& storage_binary,
+                               const std::optional<Authority>& authority, ClientConfig& config) {
     if (config.topology == Topology::dedicated) {
-        return choose_port(server, layout, request.port);
+        config.port = TRY(choose_port(server, layout, request.port));
+        config.tls = server.tls.mode != TlsSettings::Mode::off;
+        return {};
     }
     if (request.port) {
         return util::fail(ExitCode::permanent,
@@ -54,12 +57,64 @@ Expected<int> assign_port(const ServerConfig& server, const ServerLayout& layout
                           *request.port, config.host);
     }
     SharedInstance instance =
-        TRY(ensure_shared_instance(server, layout, config.kind, owner, storage_binary));
-    return instance.port;
+        TRY(ensure_shared_instance(server, layout, config.kind, owner, storage_binary, authority));
+    config.port = instance.port;
+    config.tls = instance.tls;
+    if (instance.tls) {
+        // One certificate serves every client of the instance: it must carry this one's address.
+        fs::path file = shared_paths(layout, config.kind).certificate;
+        auto certificate = TRY(util::read_certificate_file(file.string()));
+        if (std::find(certificate.names.begin(), certificate.names.end(), config.address) ==
+            certificate.names.end()) {
+            return util::fail(ExitCode::permanent,
+                              "provision {} at {}: the shared {}'s certificate ({}) is for {} "
+                              "only; add {} to tls.names in the server config and run "
+                              "new-restic-server --renew-certs first",
+                              config.host, config.address, to_string(config.kind), file.string(),
+                              fmt::join(certificate.names, ", "), config.address);
+        }
+    }
+    return {};
+}
+
+// The limits a dedicated rest-server gets: the request's, else the server config's.
+Expected<void> assign_limits(const ServerConfig& server, const ProvisionRequest& request,
+                             ClientConfig& config) {
+    bool dedicated_rest =
+        config.kind == ServerKind::rest_server && config.topology == Topology::dedicated;
+    if ((request.append_only || request.quota) && !dedicated_rest) {
+        return util::fail(ExitCode::permanent,
+                          "set --append-only or --quota for {}: they are limits of a dedicated "
+                          "rest-server (a shared instance has one set for every client, in the "
+                          "server config)",
+                          config.host);
+    }
+    if (dedicated_rest) {
+        config.append_only = request.append_only.value_or(server.append_only);
+        config.quota = request.quota ? request.quota : server.max_size;
+    }
+    return {};
+}
+
+// The client's certificate (a dedicated instance's) and the CA file it takes home.
+Expected<void> build_tls(const ServerConfig& server, const std::optional<Authority>& authority,
+                         const ClientPlan& plan, const ClientPaths& p, const Owner& owner) {
+    if (!plan.config.tls) {
+        return {};
+    }
+    if (!plan.shared) {
+        TRY(install_certificate(server, authority, {p.certificate, p.certificate_key},
+                                certificate_names(server, plan.config.address), owner));
+    }
+    if (authority) {
+        TRY(write_file(p.ca_file, authority->trust, 0644));
+    }
+    return {};
 }
 
 // Everything of the client below p (a staging directory that becomes plan.paths).
-Expected<void> build_client(const ClientPlan& plan, const ClientPaths& p, const Owner& owner) {
+Expected<void> build_client(const ServerConfig& server, const std::optional<Authority>& authority,
+                            const ClientPlan& plan, const ClientPaths& p, const Owner& owner) {
     const ClientPaths& final_paths = plan.paths;
     for (const auto& dir : {p.conf, p.services, p.dir / "client"}) {
         TRY(make_dir(dir, 0755));
@@ -88,8 +143,10 @@ Expected<void> build_client(const ClientPlan& plan, const ClientPaths& p, const 
     } else {
         TRY(write_secrets(p.secrets, plan.config, plan.credentials, owner));
     }
+    TRY(build_tls(server, authority, plan, p, owner));
     TRY(write_file(p.config_file, render_client_config(plan.config), 0644));
-    return write_file(p.environ_file, render_environ(plan.config, plan.credentials), 0600);
+    std::string ca_file = authority && plan.config.tls ? server.tls.client_ca_file : "";
+    return write_file(p.environ_file, render_environ(plan.config, plan.credentials, ca_file), 0600);
 }
 
 // Makes the client real: its account and bucket on a shared versitygw, the staging directory
@@ -104,7 +161,11 @@ Expected<void> commit_client(const ServerConfig& server, const ServerLayout& lay
         TRY(admin.create_user(config.user, plan.credentials.secret));
         undo.push([admin, user = config.user] { (void)admin.delete_user(user); });
         TRY(admin.create_bucket(config.bucket, config.user));
-        undo.push([admin, bucket = config.bucket] { (void)admin.delete_bucket(bucket); });
+        // The posix backend's bucket is the directory, empty this early.
+        undo.push([repository = config.repository] {
+            std::error_code ec;
+            fs::remove(repository, ec);
+        });
     }
     TRY(rename_into_place(staging.path(), plan.paths.dir));
     staging.release();
@@ -137,7 +198,7 @@ Expected<ProvisionResult> provision_client(const ServerConfig& server,
                                            const ProvisionRequest& request) {
     TRY(validate_host_name(request.host));
     ServerLayout layout(server.root);
-    ClientConfig config = initial_client_config(server, request, this_host_name());
+    ClientConfig config = initial_client_config(server, request, default_client_address(server));
     Owner owner = TRY(resolve_owner(config.owner_user, config.owner_group));
     Programs programs = TRY(resolve_programs(server, config.kind));
     TRY(prepare_root(server, layout));
@@ -150,7 +211,12 @@ Expected<ProvisionResult> provision_client(const ServerConfig& server,
                           "use --rotate-keys, to start over use --remove first)",
                           config.host, final_paths.dir.string());
     }
-    config.port = TRY(assign_port(server, layout, config, request, owner, programs.storage));
+    std::optional<Authority> authority;
+    if (server.tls.mode == TlsSettings::Mode::private_ca) {
+        authority = TRY(ensure_authority(server, layout));
+    }
+    TRY(assign_limits(server, request, config));
+    TRY(assign_instance(server, layout, request, owner, programs.storage, authority, config));
     Credentials credentials = TRY(make_credentials(config));
     ClientPlan plan = plan_client(server, std::move(config), owner, programs, credentials);
     if (plan.shared && fs::exists(fs::symlink_status(plan.config.repository, ec))) {
@@ -163,12 +229,15 @@ Expected<ProvisionResult> provision_client(const ServerConfig& server,
     auto staging = TRY(util::TempDir::create(
         (layout.systems() / fmt::format(".staging-{}-", plan.config.host)).string()));
     ::chmod(staging.path().c_str(), 0755);
-    if (auto ok = build_client(plan, ServerLayout::client_at(staging.path()), owner); !ok) {
+    if (auto ok =
+            build_client(server, authority, plan, ServerLayout::client_at(staging.path()), owner);
+        !ok) {
         return std::unexpected(
             ok.error().with_context(fmt::format("provision {}", plan.config.host)));
     }
     TRY(commit_client(server, layout, plan, staging, owner));
-    return ProvisionResult{plan.config, plan.paths, layout.enable_link(plan.config.host)};
+    return ProvisionResult{plan.config, plan.paths, layout.enable_link(plan.config.host),
+                           server.tls.client_ca_file};
 }
 
 } // namespace backup::core

@@ -22,12 +22,15 @@ struct ProvisionRequest {
     std::optional<std::string> owner_user; // default: the server config's
     std::optional<std::string> owner_group;
     std::optional<std::string> address; // what the client connects to
+    std::optional<bool> append_only;    // a dedicated rest-server's --append-only
+    std::optional<std::uint64_t> quota; // a dedicated rest-server's --max-size
 };
 
 struct ProvisionResult {
     ClientConfig config;
     ClientPaths paths;
     fs::path enable_link;
+    std::string ca_file_on_client; // where paths.ca_file goes on the client (RESTIC_CACERT)
 };
 
 // Provisions a client. Everything is built in a staging directory under <root>/systems and
@@ -67,6 +70,34 @@ util::Expected<ClientConfig> rotate_client_keys(const ServerConfig& server,
 // without a restart: its credentials stop working, its data and services stay. The state is the
 // file conf/access-disabled. Refused (100) for a dedicated client: remove its link instead.
 // Doing what is already done succeeds.
+// What renew_certificates did.
+struct RenewalReport {
+    struct Renewed {
+        std::string instance;   // a client's name, or "the shared versitygw"
+        std::int64_t not_after; // when its new certificate expires
+    };
+    std::vector<Renewed> renewed;
+    std::vector<std::string> clients_needing_ca; // after a CA rotation: copy their CA file
+};
+
+// New certificates for the storage servers: of one client (its own instance, or the shared
+// instance it is on), or of every TLS instance; each is loaded without losing a running backup
+// where the server allows it (versitygw: SIGHUP; rest-server: a restart, which restic retries
+// through). With rotate_ca, instead: a new CA (the server's own), and every TLS client's
+// client/backup-ca.pem rewritten to trust it beside the old one (the report names them); the
+// servers keep their certificates until the next renewal, so nothing breaks while the new CA
+// files travel to the clients.
+util::Expected<RenewalReport> renew_certificates(const ServerConfig& server,
+                                                 const std::optional<std::string>& host,
+                                                 bool rotate_ca);
+
+// Changes the limits of a dedicated rest-server client (append_only, quota: nullopt keeps the
+// value; a quota of nullopt inside removes it): rewrites its client.yaml and its run script, and
+// restarts it when it runs. Refused (100) for any other kind of client.
+util::Expected<ClientConfig> set_client_limits(const ServerConfig& server, const std::string& host,
+                                               std::optional<bool> append_only,
+                                               std::optional<std::optional<std::uint64_t>> quota);
+
 // The systemd unit that runs the server's top-level runsvdir, for server.root, with the stop
 // helper at stop_helper (empty: restic-backup-stop next to this program, else from PATH).
 util::Expected<std::string> render_systemd_unit(const ServerConfig& server,

@@ -26,7 +26,7 @@ Expected<void> rotate_versitygw_keys(const ServerConfig& server, const ServerLay
     }
     auto written = write_account(paths.secrets, credentials, owner);
     if (written) {
-        written = write_file(paths.environ_file, render_environ(config, credentials), 0600);
+        written = write_environ(server, config, paths, credentials);
     }
     if (!written && !disabled) {
         // Keep the server and the files in agreement: the old secret is what they hold.
@@ -37,9 +37,9 @@ Expected<void> rotate_versitygw_keys(const ServerConfig& server, const ServerLay
 }
 
 // rest-server: the client's htpasswd line, then the shared htpasswd and a HUP.
-Expected<void> rotate_rest_server_keys(const ServerLayout& layout, const ClientConfig& config,
-                                       const ClientPaths& paths, const Credentials& credentials,
-                                       const Owner& owner) {
+Expected<void> rotate_rest_server_keys(const ServerConfig& server, const ServerLayout& layout,
+                                       const ClientConfig& config, const ClientPaths& paths,
+                                       const Credentials& credentials, const Owner& owner) {
     std::string old_line = TRY(util::read_file((paths.secrets / "htpasswd").string()));
     TRY(write_secrets(paths.secrets, config, credentials, owner));
     Owner shared = TRY(shared_owner(layout, config.kind));
@@ -48,14 +48,15 @@ Expected<void> rotate_rest_server_keys(const ServerLayout& layout, const ClientC
         (void)rebuild_shared_htpasswd(layout, shared);
         return ok;
     }
-    return write_file(paths.environ_file, render_environ(config, credentials), 0600);
+    return write_environ(server, config, paths, credentials);
 }
 
 // A dedicated client: new secrets and environ, and a restart of its running storage server.
-Expected<void> rotate_dedicated_keys(const ClientConfig& config, const ClientPaths& paths,
-                                     const Credentials& credentials, const Owner& owner) {
+Expected<void> rotate_dedicated_keys(const ServerConfig& server, const ClientConfig& config,
+                                     const ClientPaths& paths, const Credentials& credentials,
+                                     const Owner& owner) {
     TRY(write_secrets(paths.secrets, config, credentials, owner));
-    TRY(write_file(paths.environ_file, render_environ(config, credentials), 0600));
+    TRY(write_environ(server, config, paths, credentials));
     fs::path storage = paths.services / std::string(to_string(config.kind));
     if (auto restarted = sv_command(storage, "restart"); !restarted) {
         return util::fail(ExitCode::temporary,
@@ -77,14 +78,14 @@ Expected<ClientConfig> rotate_client_keys(const ServerConfig& server, const std:
     auto paths = layout.client(host);
     Expected<void> done;
     if (config.topology == Topology::dedicated) {
-        done = rotate_dedicated_keys(config, paths, credentials, owner);
+        done = rotate_dedicated_keys(server, config, paths, credentials, owner);
     } else {
         std::error_code ec;
         bool disabled = fs::exists(paths.conf / std::string(k_access_disabled), ec);
         done =
             config.kind == ServerKind::versitygw
                 ? rotate_versitygw_keys(server, layout, config, paths, credentials, owner, disabled)
-                : rotate_rest_server_keys(layout, config, paths, credentials, owner);
+                : rotate_rest_server_keys(server, layout, config, paths, credentials, owner);
         if (!done) {
             return std::unexpected(
                 done.error().with_context(fmt::format("rotate the keys of {}", host)));

@@ -8,6 +8,7 @@
 #include "provision/credentials.hpp"
 #include "provision/ports.hpp"
 #include "provision/services.hpp"
+#include "provision/tls.hpp"
 #include "util/fs.hpp"
 
 namespace backup::core {
@@ -24,7 +25,8 @@ std::string admin_address(const ServerConfig& server) {
 }
 
 // Everything of a new shared instance below p (a staging directory), for the final paths.
-Expected<void> build_shared(const SharedPaths& p, const SharedPaths& final_paths,
+Expected<void> build_shared(const ServerConfig& server, const std::optional<Authority>& authority,
+                            const SharedPaths& p, const SharedPaths& final_paths,
                             const SharedInstance& instance, const TemplateValues& values,
                             const Owner& owner) {
     std::string name(to_string(instance.kind));
@@ -42,25 +44,30 @@ Expected<void> build_shared(const SharedPaths& p, const SharedPaths& final_paths
     } else {
         TRY(write_file(p.secrets / "htpasswd", "", 0600, &owner));
     }
+    if (instance.tls) {
+        TRY(install_certificate(server, authority, {p.certificate, p.certificate_key},
+                                certificate_names(server, default_client_address(server)), owner));
+    }
     return write_file(p.config_file, render_shared_config(instance), 0644);
 }
 
 } // namespace
 
-std::string rest_server_flags(const ServerConfig& server) {
+std::string limit_flags(bool append_only, std::optional<std::uint64_t> max_size) {
     std::string flags;
-    if (server.append_only) {
+    if (append_only) {
         flags += "--append-only";
     }
-    if (!server.max_size.empty()) {
-        flags += (flags.empty() ? "" : " ") + std::string("--max-size ") + server.max_size;
+    if (max_size) {
+        flags += fmt::format("{}--max-size {}", flags.empty() ? "" : " ", *max_size);
     }
     return flags;
 }
 
 Expected<SharedInstance> ensure_shared_instance(const ServerConfig& server,
                                                 const ServerLayout& layout, ServerKind kind,
-                                                const Owner& owner, const std::string& binary) {
+                                                const Owner& owner, const std::string& binary,
+                                                const std::optional<Authority>& authority) {
     SharedPaths final_paths = shared_paths(layout, kind);
     std::error_code ec;
     if (fs::exists(final_paths.config_file, ec)) {
@@ -68,7 +75,9 @@ Expected<SharedInstance> ensure_shared_instance(const ServerConfig& server,
     }
     fs::path shared_root = layout.root() / "shared";
     TRY(util::make_directories(shared_root.string(), 0755));
-    SharedInstance instance{kind, TRY(choose_port(server, layout, std::nullopt))};
+    SharedInstance instance{kind, TRY(choose_port(server, layout, std::nullopt)),
+                            server.tls.mode != TlsSettings::Mode::off,
+                            kind == ServerKind::versitygw};
     auto staging = TRY(util::TempDir::create(
         (shared_root / fmt::format(".staging-{}-", to_string(kind))).string()));
     ::chmod(staging.path().c_str(), 0755);
@@ -81,10 +90,16 @@ Expected<SharedInstance> ensure_shared_instance(const ServerConfig& server,
         {"LISTEN", {fmt::format("{}:{}", server.listen_address, instance.port)}},
         {"VERSITYGW", {binary}},
         {"REST_SERVER", {binary}},
-        {"REST_SERVER_FLAGS", {rest_server_flags(server), ValueKind::words}},
+        {"REST_SERVER_FLAGS", {limit_flags(server.append_only, server.max_size), ValueKind::words}},
+        {"ADMIN_SOCKET", {final_paths.admin_socket.string()}},
+        {"TLS_FLAGS",
+         {tls_flags(kind, instance.tls ? std::optional<CertificateFiles>(CertificateFiles{
+                                             final_paths.certificate, final_paths.certificate_key})
+                                       : std::nullopt),
+          ValueKind::words}},
     };
-    if (auto ok =
-            build_shared(shared_paths_at(staging.path()), final_paths, instance, values, owner);
+    if (auto ok = build_shared(server, authority, shared_paths_at(staging.path()), final_paths,
+                               instance, values, owner);
         !ok) {
         return std::unexpected(
             ok.error().with_context(fmt::format("provision the shared {}", to_string(kind))));
@@ -134,6 +149,10 @@ Expected<Owner> shared_owner(const ServerLayout& layout, ServerKind kind) {
 Expected<VersitygwAdmin> shared_admin(const ServerConfig& server, const ServerLayout& layout) {
     auto paths = shared_paths(layout, ServerKind::versitygw);
     SharedInstance instance = TRY(load_shared_config(paths.config_file.string()));
+    if (instance.admin_socket) {
+        return VersitygwAdmin::for_socket(paths);
+    }
+    // An instance made before the admin API moved off the network: on the S3 port.
     return VersitygwAdmin::for_instance(paths, admin_address(server), instance.port);
 }
 

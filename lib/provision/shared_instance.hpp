@@ -6,8 +6,9 @@
 
 #include "model/config.hpp"
 #include "model/layout.hpp"
+#include "model/shared.hpp"
 #include "provision/owner.hpp"
-#include "provision/shared.hpp"
+#include "provision/tls.hpp"
 #include "provision/versitygw_admin.hpp"
 #include "util/error.hpp"
 
@@ -17,8 +18,8 @@ namespace backup::core {
 // into the scan directory) when there is none. The caller holds the server lock.
 util::Expected<SharedInstance> ensure_shared_instance(const ServerConfig& server,
                                                       const ServerLayout& layout, ServerKind kind,
-                                                      const Owner& owner,
-                                                      const std::string& binary);
+                                                      const Owner& owner, const std::string& binary,
+                                                      const std::optional<Authority>& authority);
 
 // Rewrites the shared rest-server's htpasswd from every shared rest-server client whose access
 // is enabled (their secrets/htpasswd lines), atomically, and HUPs rest-server to re-read it.
@@ -30,8 +31,8 @@ util::Expected<Owner> shared_owner(const ServerLayout& layout, ServerKind kind);
 // The admin API of the shared versitygw, with its root keys.
 util::Expected<VersitygwAdmin> shared_admin(const ServerConfig& server, const ServerLayout& layout);
 
-// rest-server's flags from the server config: --append-only, --max-size N.
-std::string rest_server_flags(const ServerConfig& server);
+// rest-server's limit flags: --append-only, --max-size N.
+std::string limit_flags(bool append_only, std::optional<std::uint64_t> max_size);
 
 // The marker of a shared client whose access is disabled: conf/access-disabled.
 inline constexpr std::string_view k_access_disabled = "access-disabled";

@@ -80,7 +80,17 @@ Expected<VersitygwAdmin> VersitygwAdmin::for_instance(const SharedPaths& paths,
     auto env = paths.secrets / "versitygw.env";
     std::string access = TRY(read_key(env / "ROOT_ACCESS_KEY_ID"));
     std::string secret = TRY(read_key(env / "ROOT_SECRET_ACCESS_KEY"));
-    return VersitygwAdmin(address, port, access, secret);
+    return VersitygwAdmin("", address, port, access, secret);
+}
+
+Expected<VersitygwAdmin> VersitygwAdmin::for_socket(const SharedPaths& paths) {
+    VersitygwAdmin admin = TRY(for_instance(paths, "localhost", 0));
+    admin.m_socket = paths.admin_socket.string();
+    return admin;
+}
+
+std::string VersitygwAdmin::where() const {
+    return m_socket.empty() ? fmt::format("{}:{}", m_address, m_port) : m_socket;
 }
 
 Expected<util::HttpResponse> VersitygwAdmin::call(const std::string& method,
@@ -96,7 +106,8 @@ Expected<util::HttpResponse> VersitygwAdmin::call(const std::string& method,
     sign.payload_sha256 = util::sha256_hex(body);
     std::string amz_date = util::format_compact_time(util::unix_now());
     sign.headers = std::move(extra_headers);
-    sign.headers["host"] = fmt::format("{}:{}", m_address, m_port);
+    sign.headers["host"] =
+        m_socket.empty() ? fmt::format("{}:{}", m_address, m_port) : std::string("localhost");
     sign.headers["x-amz-date"] = amz_date;
     sign.headers["x-amz-content-sha256"] = sign.payload_sha256;
     util::SigV4Credentials credentials{m_root_access, m_root_secret, "us-east-1", "s3"};
@@ -107,10 +118,11 @@ Expected<util::HttpResponse> VersitygwAdmin::call(const std::string& method,
     request.headers = sign.headers;
     request.headers["authorization"] = util::sigv4_authorization(sign, credentials, amz_date);
     request.body = body;
-    auto response = util::http_request(m_address, m_port, request);
+    auto response = m_socket.empty() ? util::http_request(m_address, m_port, request)
+                                     : util::http_request_unix(m_socket, request);
     if (!response) {
         return std::unexpected(response.error().with_context(
-            fmt::format("{} (versitygw admin API at {}:{})", what, m_address, m_port)));
+            fmt::format("{} (versitygw admin API at {})", what, where())));
     }
     if (response->status >= 300) {
         std::string code = xml_element(response->body, "Code");
@@ -149,23 +161,20 @@ Expected<void> VersitygwAdmin::create_bucket(const std::string& bucket,
     return r ? Expected<void>() : std::unexpected(r.error());
 }
 
-Expected<void> VersitygwAdmin::delete_bucket(const std::string& bucket) const {
-    auto r = call("DELETE", "/" + bucket, {}, {}, "", fmt::format("delete bucket {}", bucket));
-    return r ? Expected<void>() : std::unexpected(r.error());
-}
-
 Expected<void> VersitygwAdmin::wait_ready(std::chrono::seconds timeout) const {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (true) {
-        auto connected = util::connect_tcp(m_address, m_port, std::chrono::seconds(5));
+        auto connected = m_socket.empty()
+                             ? util::connect_tcp(m_address, m_port, std::chrono::seconds(5))
+                             : util::connect_unix(m_socket, std::chrono::seconds(5));
         if (connected) {
             return {};
         }
         if (std::chrono::steady_clock::now() > deadline) {
             return util::fail(ExitCode::temporary,
-                              "reach the shared versitygw on {}:{}: {} (is the top-level runsvdir "
-                              "running? the service is {})",
-                              m_address, m_port, connected.error().message(),
+                              "reach the shared versitygw's admin API at {}: {} (is the top-level "
+                              "runsvdir running? the service is {})",
+                              where(), connected.error().message(),
                               shared_service_name(ServerKind::versitygw));
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));

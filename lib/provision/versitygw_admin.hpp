@@ -1,7 +1,7 @@
 // versitygw's admin API, spoken by this process: the shared gateway's accounts and buckets.
 #pragma once
 
-#include "provision/shared.hpp"
+#include "model/shared.hpp"
 #include "util/error.hpp"
 #include "util/http.hpp"
 
@@ -16,16 +16,17 @@ std::string versitygw_account_xml(const std::string& access, const std::string& 
                                   const std::string& role);
 std::string versitygw_secret_xml(const std::string& secret);
 
-// versitygw's admin API (PATCH /create-user, /update-user, /delete-user, /<bucket>/create) and
-// S3 DeleteBucket, signed with SigV4 by the root account and sent over TCP by this process: no
-// secret is ever on a command line. Errors are 111 when the gateway cannot be reached, 100 when
-// it refuses.
+// versitygw's admin API (PATCH /create-user, /update-user, /delete-user, /<bucket>/create),
+// signed with SigV4 by the root account and sent by this process: no secret is ever on a command
+// line. It listens on a UNIX socket in the instance's 0700 secrets/ (--admin-port), so no client
+// can reach it; instances made before that serve it on their S3 port. Errors are 111 when the
+// gateway cannot be reached, 100 when it refuses.
 class VersitygwAdmin {
 public:
-    VersitygwAdmin(std::string address, int port, std::string root_access, std::string root_secret)
-        : m_address(std::move(address)), m_port(port), m_root_access(std::move(root_access)),
-          m_root_secret(std::move(root_secret)) {}
-    // Reads the root keys from the shared instance's secrets/versitygw.env.
+    // Reads the root keys from the shared instance's secrets/versitygw.env; the API on its
+    // socket (secrets/admin.sock).
+    static util::Expected<VersitygwAdmin> for_socket(const SharedPaths& paths);
+    // The same, with the API on address:port (plain HTTP).
     static util::Expected<VersitygwAdmin> for_instance(const SharedPaths& paths,
                                                        const std::string& address, int port);
 
@@ -34,8 +35,7 @@ public:
     util::Expected<void> delete_user(const std::string& access) const;
     // Creates bucket owned by the account owner.
     util::Expected<void> create_bucket(const std::string& bucket, const std::string& owner) const;
-    util::Expected<void> delete_bucket(const std::string& bucket) const;
-    // Waits until the gateway accepts connections.
+    // Waits until the gateway's admin API accepts connections.
     util::Expected<void> wait_ready(std::chrono::seconds timeout) const;
 
 private:
@@ -43,8 +43,15 @@ private:
                                             const std::map<std::string, std::string>& query,
                                             std::map<std::string, std::string> extra_headers,
                                             const std::string& body, const std::string& what) const;
+    VersitygwAdmin(std::string socket, std::string address, int port, std::string root_access,
+                   std::string root_secret)
+        : m_socket(std::move(socket)), m_address(std::move(address)), m_port(port),
+          m_root_access(std::move(root_access)), m_root_secret(std::move(root_secret)) {}
+    std::string where() const;
+
+    std::string m_socket; // empty: TCP to m_address:m_port
     std::string m_address;
-    int m_port;
+    int m_port = 0;
     std::string m_root_access;
     std::string m_root_secret;
 };

@@ -5,12 +5,14 @@
 
 #include "model/config.hpp"
 #include "model/layout.hpp"
+#include "model/shared.hpp"
 #include "state/audit_status.hpp"
 #include "state/replicate_status.hpp"
 #include "state/syncd_status.hpp"
 #include "util/dir.hpp"
 #include "util/text.hpp"
 #include "util/time.hpp"
+#include "util/tls.hpp"
 
 namespace backup::core {
 
@@ -61,13 +63,29 @@ void read_repository(const fs::path& repository, ClientInfo& info) {
             }
         }
     }
+    // rest-server's quota counts what its data directory's walk sees: the size of every file and
+    // directory (256 data directories of 4 KiB are 1 MiB of it), not the blocks on disk.
+    std::uint64_t apparent = 0;
+    for (const auto& dir : {repository.parent_path(), repository}) {
+        struct stat st {};
+        if (::lstat(dir.c_str(), &st) == 0) {
+            apparent += static_cast<std::uint64_t>(st.st_size);
+        }
+    }
     std::error_code ec;
     for (auto it = fs::recursive_directory_iterator(repository, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
         struct stat st {};
-        if (::lstat(it->path().c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+        if (::lstat(it->path().c_str(), &st) != 0) {
+            continue;
+        }
+        apparent += static_cast<std::uint64_t>(st.st_size);
+        if (!S_ISDIR(st.st_mode)) {
             info.repository_bytes += static_cast<std::uint64_t>(st.st_blocks) * 512;
         }
+    }
+    if (info.quota) {
+        info.quota_used = apparent;
     }
 }
 
@@ -161,9 +179,50 @@ void judge_freshness(std::int64_t now, ClientInfo& info) {
     }
 }
 
+// The certificate of the storage server the client talks to: its own, or its shared instance's.
+void read_certificate(const ServerLayout& layout, const ClientConfig& config, ClientInfo& info) {
+    info.tls = config.tls;
+    if (!config.tls) {
+        return;
+    }
+    info.certificate_file =
+        (config.topology == Topology::shared ? shared_paths(layout, config.kind).certificate
+                                             : layout.client(config.host).certificate)
+            .string();
+    auto cert = util::read_certificate_file(info.certificate_file);
+    if (cert) {
+        info.certificate_expires = cert->not_after;
+    } else {
+        info.certificate_error = cert.error().message();
+    }
+}
+
+void judge_certificate(std::int64_t now, ClientInfo& info) {
+    if (!info.certificate_error.empty()) {
+        info.problems.push_back(info.certificate_error);
+    } else if (info.certificate_expires &&
+               *info.certificate_expires - now < k_certificate_warning.count()) {
+        std::int64_t left = *info.certificate_expires - now;
+        info.problems.push_back(fmt::format(
+            "certificate {} {} ({}); renew it: new-restic-server --renew-certs -H {}",
+            info.certificate_file,
+            left <= 0
+                ? std::string("has expired")
+                : fmt::format("expires in {}", util::format_duration(std::chrono::seconds(left))),
+            util::format_time(*info.certificate_expires), info.host));
+    }
+}
+
 void judge(std::int64_t now, ClientInfo& info) {
     if (info.enabled) {
         judge_freshness(now, info);
+    }
+    judge_certificate(now, info);
+    if (info.quota && info.quota_used * 10 >= *info.quota * 9) {
+        info.problems.push_back(fmt::format(
+            "the repository uses {} of its quota of {}; raise it: new-restic-server -H {} "
+            "--set-quota SIZE",
+            util::format_size(info.quota_used), util::format_size(*info.quota), info.host));
     }
     for (const auto& e : info.state_errors) {
         info.problems.push_back(e);
@@ -195,8 +254,11 @@ ClientInfo read_client(const ServerLayout& layout, const std::string& host,
     info.expected_interval_hours = config.expected_interval_hours;
     std::error_code ec;
     info.enabled = fs::exists(fs::symlink_status(layout.enable_link(host), ec));
+    info.append_only = config.append_only;
+    info.quota = config.quota;
     read_services(paths, info);
     read_repository(config.repository, info);
+    read_certificate(layout, config, info);
     read_sync(paths.state, info);
     read_replication(paths.state, info);
     read_audits(paths.state, info);

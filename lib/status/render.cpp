@@ -65,8 +65,10 @@ std::string render_status_table(const ServerStatus& status, bool color) {
             "{:<20} {:<7} {:<16} {:>9} {:>6} {:>9} {:<18} {:<10} {}", c.host,
             c.enabled ? "yes" : "no", services, c.snapshots,
             c.newest_snapshot ? duration_text(status.now - *c.newest_snapshot) : "never",
-            util::format_size(c.repository_bytes), replicas.empty() ? "-" : replicas, audit,
-            problems.empty() ? "ok" : problems);
+            c.quota
+                ? fmt::format("{}/{}", util::format_size(c.quota_used), util::format_size(*c.quota))
+                : util::format_size(c.repository_bytes),
+            replicas.empty() ? "-" : replicas, audit, problems.empty() ? "ok" : problems);
         if (color && !c.problems.empty()) {
             line = (c.stale ? "\033[33m" : "\033[31m") + line + "\033[0m";
         }
@@ -108,6 +110,11 @@ Json status_to_json(const ServerStatus& status) {
                            {"expected_interval_hours", c.expected_interval_hours},
                            {"stale", c.stale},
                            {"repository_bytes", c.repository_bytes},
+                           {"quota_bytes", c.quota ? Json(*c.quota) : Json(nullptr)},
+                           {"quota_used_bytes", c.quota ? Json(c.quota_used) : Json(nullptr)},
+                           {"append_only", c.append_only},
+                           {"tls", c.tls},
+                           {"certificate_expires", opt(c.certificate_expires)},
                            {"last_sync", opt(c.last_sync)},
                            {"sync_failures", c.sync_failures},
                            {"destinations", dests},
@@ -171,6 +178,17 @@ std::string render_prometheus(const ServerStatus& status) {
                     [](const DestinationInfo& d) { return d.missing_snapshots; });
     per_client("restic_backup_audit_findings", "Findings of the last audits.",
                [](const ClientInfo& c) { return Value(c.audit_findings); });
+    per_client("restic_backup_repository_quota_bytes", "The most the repository may hold.",
+               [](const ClientInfo& c) {
+                   return c.quota ? Value(static_cast<std::int64_t>(*c.quota)) : Value();
+               });
+    per_client("restic_backup_repository_quota_used_bytes",
+               "What the storage server counts against the quota.", [](const ClientInfo& c) {
+                   return c.quota ? Value(static_cast<std::int64_t>(c.quota_used)) : Value();
+               });
+    per_client("restic_backup_certificate_expiry_timestamp_seconds",
+               "When the certificate of the client's storage server expires.",
+               [](const ClientInfo& c) { return Value(c.certificate_expires); });
     return out.text();
 }
 

@@ -52,6 +52,13 @@ struct ClientInfo {
     std::int64_t audit_findings = 0;
     std::string audit_result;
     std::vector<std::string> state_errors; // state files that could not be read
+    bool tls = false;
+    std::string certificate_file;                    // the storage server's certificate
+    std::optional<std::int64_t> certificate_expires; // its notAfter, unix seconds
+    std::string certificate_error;                   // it could not be read
+    bool append_only = false;                        // a dedicated rest-server's limits
+    std::optional<std::uint64_t> quota;
+    std::uint64_t quota_used = 0; // what rest-server counts against the quota
     bool stale = false;
     std::vector<std::string> problems; // empty: all is well
 };

@@ -42,12 +42,8 @@ Expected<std::string> dechunk(std::string_view body) {
     }
 }
 
-} // namespace
-
-Expected<HttpResponse> http_request(const std::string& address, int port,
-                                    const HttpRequest& request, std::chrono::seconds timeout) {
-    std::string where = fmt::format("{}:{}", address, port);
-    Fd sock = TRY(connect_tcp(address, port, timeout));
+// One request on a connected socket and its whole response; where names the server.
+Expected<HttpResponse> exchange(Fd sock, const std::string& where, const HttpRequest& request) {
     std::string text = fmt::format("{} {} HTTP/1.1\r\n", request.method, request.target);
     bool has_host = false;
     for (const auto& [name, value] : request.headers) {
@@ -60,31 +56,39 @@ Expected<HttpResponse> http_request(const std::string& address, int port,
     text += fmt::format("Content-Length: {}\r\nConnection: close\r\n\r\n", request.body.size());
     text += request.body;
     TRY(write_all(sock.get(), text, where));
-    auto raw = read_all(sock.get(), where);
-    if (!raw) {
-        return std::unexpected(raw.error());
-    }
-    auto header_end = raw->find("\r\n\r\n");
-    if (raw->size() < 12 || !raw->starts_with("HTTP/1.") || header_end == std::string::npos) {
+    std::string raw = TRY(read_all(sock.get(), where));
+    auto header_end = raw.find("\r\n\r\n");
+    if (raw.size() < 12 || !raw.starts_with("HTTP/1.") || header_end == std::string::npos) {
         return fail(ExitCode::temporary, "read the response of {}: not an HTTP response", where);
     }
     HttpResponse response;
     try {
-        response.status = std::stoi(raw->substr(9, 3));
+        response.status = std::stoi(raw.substr(9, 3));
     } catch (const std::exception&) {
         return fail(ExitCode::temporary, "read the response of {}: bad status line", where);
     }
-    std::string headers = lower(raw->substr(0, header_end));
-    std::string body = raw->substr(header_end + 4);
+    std::string headers = lower(raw.substr(0, header_end));
+    std::string body = raw.substr(header_end + 4);
     if (headers.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
-        auto plain = dechunk(body);
-        if (!plain) {
-            return std::unexpected(plain.error());
-        }
-        body = std::move(*plain);
+        body = TRY(dechunk(body));
     }
     response.body = std::move(body);
     return response;
+}
+
+} // namespace
+
+Expected<HttpResponse> http_request(const std::string& address, int port,
+                                    const HttpRequest& request, std::chrono::seconds timeout) {
+    std::string where = fmt::format("{}:{}", address, port);
+    Fd sock = TRY(connect_tcp(address, port, timeout));
+    return exchange(std::move(sock), where, request);
+}
+
+Expected<HttpResponse> http_request_unix(const std::string& socket_path, const HttpRequest& request,
+                                         std::chrono::seconds timeout) {
+    Fd sock = TRY(connect_unix(socket_path, timeout));
+    return exchange(std::move(sock), socket_path, request);
 }
 
 } // namespace backup::util

@@ -1,6 +1,7 @@
-// A minimal HTTP/1.1 client for talking to a local server over TCP (one request per connection,
-// Connection: close, no TLS, no redirects, no chunked request bodies). Meant for loopback admin
-// APIs, where a secret must not go through a command line tool's argv.
+// A minimal HTTP/1.1 client for talking to a local server over TCP or a UNIX socket (one request
+// per connection, Connection: close, no TLS, no redirects, no chunked request bodies). Meant for
+// admin APIs on this machine (versitygw's, on a UNIX socket), where a secret must not go through
+// a command line tool's argv. Anything that leaves the machine needs TLS and a well-kept client.
 #pragma once
 
 #include "util/error.hpp"
@@ -28,5 +29,8 @@ struct HttpResponse {
 Expected<HttpResponse> http_request(const std::string& address, int port,
                                     const HttpRequest& request,
                                     std::chrono::seconds timeout = std::chrono::seconds(30));
+// The same on the UNIX socket at socket_path (Host defaults to the path).
+Expected<HttpResponse> http_request_unix(const std::string& socket_path, const HttpRequest& request,
+                                         std::chrono::seconds timeout = std::chrono::seconds(30));
 
 } // namespace backup::util

@@ -64,6 +64,18 @@ bool YamlMap::has(std::string_view key) const {
     return false;
 }
 
+bool YamlMap::is_scalar(std::string_view key) const {
+    if (!m_node || !m_node.IsMap()) {
+        return false;
+    }
+    for (const auto& item : m_node) {
+        if (item.first.IsScalar() && item.first.Scalar() == key) {
+            return item.second.IsScalar();
+        }
+    }
+    return false;
+}
+
 YAML::Node YamlMap::lookup(std::string_view key) {
     m_seen.emplace(key);
     if (!m_node || !m_node.IsMap()) {

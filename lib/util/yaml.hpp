@@ -46,6 +46,8 @@ public:
     YamlMap(const YAML::Node& node, std::string key_path, ConfigProblems& problems);
 
     bool has(std::string_view key) const;
+    // Whether key is there and holds a scalar (a key that may be a word or a mapping).
+    bool is_scalar(std::string_view key) const;
     std::optional<std::string> string(std::string_view key);
     std::optional<std::int64_t> integer(std::string_view key, std::int64_t min, std::int64_t max);
     std::optional<bool> boolean(std::string_view key);

@@ -14,6 +14,7 @@
 #include "wrapper/environment.hpp"
 #include "wrapper/report.hpp"
 #include "wrapper/restic.hpp"
+#include "wrapper/server_check.hpp"
 
 #include <cerrno>
 #include <chrono>
@@ -187,6 +188,7 @@ private:
 
     bool apply_priority();
     bool load_environment();
+    bool check_server();
     bool write_excludes();
     bool run_hooks(std::string_view kind, const std::vector<HookCommand>& hooks);
     std::optional<StepRun> restic(ResticStep step, std::vector<std::string> args,
@@ -293,6 +295,15 @@ bool DailyJob::load_environment() {
         return false;
     }
     m_client = std::move(*client);
+    return true;
+}
+
+// restic retries a certificate it does not trust for 15 minutes; the reason is known at once.
+bool DailyJob::check_server() {
+    if (auto trusted = check_server_certificate(m_client->env); !trusted) {
+        error(trusted.error().with_context(fmt::format("unable to back up to {}", m_repository)));
+        return false;
+    }
     return true;
 }
 
@@ -561,6 +572,9 @@ ExitCode DailyJob::run() {
     }
     if (go && !interrupted()) {
         go = run_hooks("before", m_config.before);
+    }
+    if (go && !interrupted()) {
+        go = check_server();
     }
     if (go && m_config.unlock_stale_locks && !interrupted()) {
         auto run = restic(ResticStep::unlock, restic_unlock_args(),

@@ -9,17 +9,21 @@
 //     kernel drops the lock when a run dies, however it dies;
 //  3. write status.json ("running"); apply nice and ionice to this process, so that restic and
 //     the hooks inherit them (setpriority(2), ioprio_set(2));
-//  4. load the environ file (refused files: 100); unroll the include file against the live file
-//     system (core::unroll, under the configured root) and write the exclude file's patterns
-//     plus the unrolled ones to a private file (0600 in a 0700 dir STATE/excludes-XXXXXX,
-//     removed afterwards, and by the next run when this one was killed); includes that cannot
-//     be backed up are warnings (1);
+//  4. load the environ file (refused files, and CA files it names that cannot be read: 100);
+//     unroll the include file against the live file system (core::unroll, under the configured
+//     root) and write the exclude file's patterns plus the unrolled ones to a private file (0600
+//     in a 0700 dir STATE/excludes-XXXXXX, removed afterwards, and by the next run when this one
+//     was killed); includes that cannot be backed up are warnings (1);
 //  5. the before hooks, in order; the first that fails stops the run (111; 100 when it cannot
 //     be started);
-//  6. `restic unlock` (unless unlock_stale_locks is false): removes only stale locks (no refresh
-//     for 30 minutes, or made on this host by a process that is gone), never a live one. restic
-//     never ignores a stale lock, so an exclusive one left by a killed `prune` would otherwise
-//     fail every later backup;
+//  6. for an https repository, a TLS handshake with its server, verified against RESTIC_CACERT
+//     (else the system's CAs) and the server's name: a certificate the client does not trust is
+//     100 at once, with what the server presented (restic would retry it for 15 minutes, then
+//     exit 1); an unreachable server is left to restic;
+//     then `restic unlock` (unless unlock_stale_locks is false): removes only stale locks (no
+//     refresh for 30 minutes, or made on this host by a process that is gone), never a live one.
+//     restic never ignores a stale lock, so an exclusive one left by a killed `prune` would
+//     otherwise fail every later backup;
 //  7. `restic backup` (wrapper_restic.hpp), then, when it made a snapshot, `restic forget` (when
 //     retention is configured) and `restic check --read-data-subset n/t` (when check is
 //     configured; n moves on, in STATE/check.json, only after a check that succeeded);

@@ -2,6 +2,7 @@
 
 #include "model/environ.hpp"
 #include "util/fs.hpp"
+#include "wrapper/server_check.hpp"
 
 #include <cerrno>
 #include <sys/stat.h>
@@ -55,6 +56,7 @@ util::Expected<ClientEnvironment> load_client_environment(const std::string& env
         }
         TRY(util::check_secret_file(password_file, owners));
     }
+    TRY(check_ca_files(client.env));
     // REAL_RESTIC, else the restic installed with the toolkit, else restic from PATH.
     std::string program = util::bundled_program("restic").value_or("restic");
     if (auto it = client.env.find("REAL_RESTIC"); it != client.env.end() && !it->second.empty()) {

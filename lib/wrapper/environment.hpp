@@ -19,7 +19,8 @@ struct ClientEnvironment {
 // Loads the environ file onto base. Refused (100), each with how to fix it: a missing file; an
 // environ file or RESTIC_PASSWORD_FILE that is not a regular file, is accessible by group or
 // others, or is owned by neither the user running this nor root; anything a shell would expand
-// or execute, or any syntax error, naming every bad line (core::parse_environ); no restic found.
+// or execute, or any syntax error, naming every bad line (core::parse_environ); a CA file that
+// RESTIC_CACERT names and that cannot be read; no restic found.
 util::Expected<ClientEnvironment> load_client_environment(const std::string& environ_file,
                                                           const util::Environment& base);
 

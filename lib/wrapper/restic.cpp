@@ -55,9 +55,17 @@ std::string first_line_without_fatal(std::string_view text) {
 }
 
 // restic exits 1 for these only when the command line itself is wrong: retrying cannot help.
-constexpr std::string_view k_usage_errors[] = {
-    "unknown flag",     "unknown shorthand flag", "unknown command",
-    "invalid argument", "invalid backend",
+// Failures no retry can fix: arguments restic rejects, and a server certificate it does not
+// trust (a missing or wrong RESTIC_CACERT, a certificate for another name).
+constexpr std::string_view k_permanent_errors[] = {
+    "unknown flag",
+    "unknown shorthand flag",
+    "unknown command",
+    "invalid argument",
+    "invalid backend",
+    "x509: certificate signed by unknown",
+    "x509: certificate is valid for",
+    "tls: failed to verify certificate",
 };
 
 } // namespace
@@ -117,8 +125,8 @@ util::ExitCode map_restic_exit(ResticStep step, const util::ProcessResult& resul
         return ExitCode::temporary;
     case 1: {
         std::string message = restic_failure_message(result.err);
-        for (auto usage : k_usage_errors) {
-            if (message.find(usage) != std::string::npos) {
+        for (auto permanent : k_permanent_errors) {
+            if (message.find(permanent) != std::string::npos) {
                 return ExitCode::permanent;
             }
         }

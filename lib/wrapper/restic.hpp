@@ -10,7 +10,8 @@
 //   12  wrong password or no key found                   -> 100 (permanent)
 //   130 interrupted                                      -> 111 (temporary)
 //   1   fatal error: 100 when restic rejected its arguments (unknown flag or command, invalid
-//       argument or backend), 1 (findings) when `check` found damage ("repository contains
+//       argument or backend) or the server's certificate (x509: signed by an unknown authority,
+//       valid for another name), 1 (findings) when `check` found damage ("repository contains
 //       errors"), else 111 (network, server, I/O: retrying may help)
 //   any other code, a signal or the wrapper's timeout      -> 111
 #pragma once

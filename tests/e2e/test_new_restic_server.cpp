@@ -97,15 +97,7 @@ TEST_CASE("new-restic-server: clients of both kinds come up, back up, and are is
         auto attempts = [&](const std::string& user, const std::string& target,
                             Probes probes = Probes::all) {
             auto creds = server.client(user).env;
-            auto config = server.client_config(target);
-            std::string endpoint = fmt::format("http://127.0.0.1:{}", config.port);
-            if (config.kind == core::ServerKind::versitygw) {
-                return s3_attempts(endpoint, creds["AWS_ACCESS_KEY_ID"],
-                                   creds["AWS_SECRET_ACCESS_KEY"], config.bucket, dir->path(),
-                                   probes);
-            }
-            return rest_attempts(endpoint, creds["RESTIC_REST_USERNAME"],
-                                 creds["RESTIC_REST_PASSWORD"], config.user, probes);
+            return client_attempts(creds, server.client_config(target), dir->path(), probes);
         };
         // The probes can succeed: each client reads its own repository (read-only probes).
         for (const auto& [host, kind] : clients) {
@@ -285,25 +277,12 @@ TEST_CASE("new-restic-server: remove keeps data and is refused while enabled, ke
             CHECK(new_client.try_run({"cat", "config"}).success());
             // The old keys are refused (probed directly: restic would retry for minutes).
             auto config_now = server.client_config(host);
-            std::string endpoint = fmt::format("http://127.0.0.1:{}", config_now.port);
-            auto old_env = old_client.env;
-            auto probe = config_now.kind == core::ServerKind::versitygw
-                             ? s3_attempts(endpoint, old_env["AWS_ACCESS_KEY_ID"],
-                                           old_env["AWS_SECRET_ACCESS_KEY"], config_now.bucket,
-                                           dir->path(), Probes::read_only)
-                             : rest_attempts(endpoint, old_env["RESTIC_REST_USERNAME"],
-                                             old_env["RESTIC_REST_PASSWORD"], config_now.user,
-                                             Probes::read_only);
+            auto probe =
+                client_attempts(old_client.env, config_now, dir->path(), Probes::read_only);
             INFO(successful(probe));
             CHECK(successful(probe).empty());
-            auto new_env = new_client.env;
-            auto new_probe = config_now.kind == core::ServerKind::versitygw
-                                 ? s3_attempts(endpoint, new_env["AWS_ACCESS_KEY_ID"],
-                                               new_env["AWS_SECRET_ACCESS_KEY"], config_now.bucket,
-                                               dir->path(), Probes::read_only)
-                                 : rest_attempts(endpoint, new_env["RESTIC_REST_USERNAME"],
-                                                 new_env["RESTIC_REST_PASSWORD"], config_now.user,
-                                                 Probes::read_only);
+            auto new_probe =
+                client_attempts(new_client.env, config_now, dir->path(), Probes::read_only);
             CHECK(new_probe.at(0).succeeded);
             CHECK(new_probe.at(1).succeeded);
 
@@ -341,4 +320,43 @@ TEST_CASE("new-restic-server: remove keeps data and is refused while enabled, ke
         }
     }
     require_no_processes(dir->path());
+}
+
+TEST_CASE("new-restic-server --systemd-unit: a unit systemd accepts, for the root it is given",
+          "[new-restic-server]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-nrs-unit");
+    REQUIRE(dir);
+    fs::path root = dir->path() / "backups";
+    fs::create_directories(root);
+    fs::path helper = dir->path() / "restic-backup-stop";
+    REQUIRE(util::atomic_write(helper.string(), "#!/bin/sh\nexit 0\n", 0755));
+    std::string nrs = fs::path(tools_dir()) / "new-restic-server";
+    auto r = run_cmd({nrs, "-c", "/dev/null", "--systemd-unit", "--root", root.string(),
+                      "--stop-helper", helper.string()},
+                     base_environment());
+    INFO(r.out << r.err);
+    REQUIRE(r.success());
+    std::string scan = (root / "systems/conf/runit").string();
+    CHECK(r.out.find("\nExecStart=/usr/bin/runsvdir -P " + scan + "\n") != std::string::npos);
+    CHECK(r.out.find("\nExecStop=" + helper.string() + " $MAINPID " + scan + "\n") !=
+          std::string::npos);
+    CHECK(r.out.find("\nRequiresMountsFor=" + root.string() + "\n") != std::string::npos);
+    CHECK(r.out.find('@') == std::string::npos); // every placeholder filled
+    // systemd's own parser: it warns on stderr (and still exits 0) for anything it ignores.
+    fs::path unit = dir->path() / "restic-backup-runsvdir.service";
+    REQUIRE(util::atomic_write(unit.string(), r.out, 0644));
+    auto verify =
+        run_cmd({require_program("systemd-analyze"), "verify", unit.string()}, base_environment());
+    INFO(verify.out << verify.err);
+    CHECK(verify.success());
+    CHECK(verify.err.empty());
+
+    // Without --stop-helper and none installed next to it: refused, saying how to name it.
+    auto env = base_environment();
+    env["PATH"] = "/usr/bin:/bin";
+    auto missing =
+        run_cmd({nrs, "-c", "/dev/null", "--systemd-unit", "--root", root.string()}, env);
+    CHECK(missing.exit_code() == 100);
+    CHECK(missing.err.find("--stop-helper") != std::string::npos);
+    CHECK(missing.out.empty());
 }

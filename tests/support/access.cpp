@@ -9,8 +9,12 @@ namespace backup::test {
 
 std::vector<AccessAttempt> s3_attempts(const std::string& endpoint, const std::string& access_key,
                                        const std::string& secret_key, const std::string& bucket,
-                                       const fs::path& work, Probes probes) {
+                                       const fs::path& work, Probes probes,
+                                       const std::string& ca_file) {
     auto env = base_environment();
+    if (!ca_file.empty()) {
+        env["RCLONE_CA_CERT"] = ca_file;
+    }
     env["RCLONE_CONFIG"] = (work / "no-rclone.conf").string();
     env["RCLONE_CONFIG_PROBE_TYPE"] = "s3";
     env["RCLONE_CONFIG_PROBE_PROVIDER"] = "Other";
@@ -45,12 +49,14 @@ std::vector<AccessAttempt> s3_attempts(const std::string& endpoint, const std::s
 
 std::vector<AccessAttempt> rest_attempts(const std::string& endpoint, const std::string& user,
                                          const std::string& password, const std::string& repo,
-                                         Probes probes) {
+                                         Probes probes, const std::string& ca_file) {
     std::string curl = require_program("curl");
     auto attempt = [&](const std::string& op, const std::string& method, const std::string& path,
                        const std::string& extra) {
         // user and password travel in curl's config, read from stdin.
-        std::string config = fmt::format("user = \"{}:{}\"\n{}", user, password, extra);
+        std::string config = fmt::format(
+            "user = \"{}:{}\"\n{}{}", user, password, extra,
+            ca_file.empty() ? std::string() : fmt::format("cacert = \"{}\"\n", ca_file));
         auto r = run_cmd({curl, "-K", "-", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X",
                           method, endpoint + "/" + repo + path},
                          base_environment(), config);
@@ -78,13 +84,14 @@ std::vector<AccessAttempt> client_attempts(const Environment& credentials,
         auto it = credentials.find(name);
         return it == credentials.end() ? std::string() : it->second;
     };
-    std::string endpoint = fmt::format("http://127.0.0.1:{}", target.port);
+    std::string endpoint = target.endpoint();
+    std::string ca = value("RESTIC_CACERT");
     if (target.kind == core::ServerKind::versitygw) {
         return s3_attempts(endpoint, value("AWS_ACCESS_KEY_ID"), value("AWS_SECRET_ACCESS_KEY"),
-                           target.bucket, work, probes);
+                           target.bucket, work, probes, ca);
     }
     return rest_attempts(endpoint, value("RESTIC_REST_USERNAME"), value("RESTIC_REST_PASSWORD"),
-                         target.user, probes);
+                         target.user, probes, ca);
 }
 
 const AccessAttempt& attempt_named(const std::vector<AccessAttempt>& attempts,

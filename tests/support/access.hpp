@@ -24,17 +24,19 @@ struct AccessAttempt {
 // S3 operations on bucket at endpoint with the given keys (credentials by environment).
 std::vector<AccessAttempt> s3_attempts(const std::string& endpoint, const std::string& access_key,
                                        const std::string& secret_key, const std::string& bucket,
-                                       const fs::path& work, Probes probes = Probes::all);
+                                       const fs::path& work, Probes probes = Probes::all,
+                                       const std::string& ca_file = "");
 
 // REST operations (restic's REST protocol) on repository path repo at endpoint as user
 // (password by curl config on stdin, never on the command line).
 std::vector<AccessAttempt> rest_attempts(const std::string& endpoint, const std::string& user,
                                          const std::string& password, const std::string& repo,
-                                         Probes probes = Probes::all);
+                                         Probes probes = Probes::all,
+                                         const std::string& ca_file = "");
 
-// The probes of the target client's repository (its kind, port on 127.0.0.1, bucket or
-// repository path) with the credentials in a client's restic environment (AWS_* or
-// RESTIC_REST_*).
+// The probes of the target client's repository (its kind, endpoint, bucket or repository path)
+// with the credentials in a client's restic environment (AWS_* or RESTIC_REST_*, and
+// RESTIC_CACERT to trust the server's certificate).
 std::vector<AccessAttempt> client_attempts(const Environment& credentials,
                                            const core::ClientConfig& target, const fs::path& work,
                                            Probes probes = Probes::all);

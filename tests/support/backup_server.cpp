@@ -13,9 +13,9 @@ namespace backup::test {
 
 using namespace std::chrono_literals;
 
-BackupServer::BackupServer(const fs::path& work, std::string extra_config)
-    : m_work(work), m_root(work / "root"), m_bin(work / "bin"),
-      m_config_file(work / "server.yaml") {
+BackupServer::BackupServer(const fs::path& work, std::string extra_config, std::string address)
+    : m_work(work), m_root(work / "root"), m_bin(work / "bin"), m_config_file(work / "server.yaml"),
+      m_address(std::move(address)) {
     ::chmod(work.c_str(), 0755);
     fs::create_directories(m_root);
     fs::create_directories(m_bin);
@@ -35,20 +35,21 @@ BackupServer::BackupServer(const fs::path& work, std::string extra_config)
     int port_base = 20000 + (static_cast<unsigned char>((*random)[0]) * 256 +
                              static_cast<unsigned char>((*random)[1])) %
                                 40000;
-    std::string text = fmt::format("root: {root}\n"
-                                   "listen_address: 127.0.0.1\n"
-                                   "public_address: 127.0.0.1\n"
-                                   "ports: {{min: {min}, max: {max}}}\n"
-                                   "owner: {{user: nobody, group: nogroup}}\n"
-                                   "binaries:\n"
-                                   "  versitygw: {bin}/versitygw\n"
-                                   "  rest-server: {bin}/rest-server\n"
-                                   "  backup-syncd: {bin}/backup-syncd\n"
-                                   "  restic-replicate: {bin}/restic-replicate\n"
-                                   "{extra}",
-                                   fmt::arg("root", m_root.string()),
-                                   fmt::arg("bin", m_bin.string()), fmt::arg("extra", extra_config),
-                                   fmt::arg("min", port_base), fmt::arg("max", port_base + 999));
+    std::string text =
+        fmt::format("root: {root}\n"
+                    "listen_address: {address}\n"
+                    "public_address: {address}\n"
+                    "ports: {{min: {min}, max: {max}}}\n"
+                    "owner: {{user: nobody, group: nogroup}}\n"
+                    "binaries:\n"
+                    "  versitygw: {bin}/versitygw\n"
+                    "  rest-server: {bin}/rest-server\n"
+                    "  backup-syncd: {bin}/backup-syncd\n"
+                    "  restic-replicate: {bin}/restic-replicate\n"
+                    "{extra}",
+                    fmt::arg("root", m_root.string()), fmt::arg("address", m_address),
+                    fmt::arg("bin", m_bin.string()), fmt::arg("extra", extra_config),
+                    fmt::arg("min", port_base), fmt::arg("max", port_base + 999));
     REQUIRE(util::atomic_write(m_config_file.string(), text, 0644));
 }
 
@@ -97,7 +98,7 @@ void BackupServer::disable(const std::string& host) {
 
 void BackupServer::wait_for_storage(const std::string& host) const {
     auto config = client_config(host);
-    wait_for_port(config.port, 30s, host + "'s storage server");
+    wait_for_port(config.port, 30s, host + "'s storage server", m_address);
 }
 
 ResticClient BackupServer::client(const std::string& host) const {
@@ -112,6 +113,10 @@ ResticClient BackupServer::client(const std::string& host) const {
     }
     // The environ names the client's /etc/restic/repo-password; this client keeps its own.
     client.env["RESTIC_PASSWORD_FILE"] = password_file;
+    // And /etc/restic/backup-ca.pem: this client takes the CA file from where the server put it.
+    if (client.env.contains("RESTIC_CACERT")) {
+        client.env["RESTIC_CACERT"] = (client_dir(host) / "client/backup-ca.pem").string();
+    }
     return client;
 }
 

@@ -15,7 +15,9 @@ public:
     // work must be a fresh directory; it is made traversable so the services can drop
     // privileges to nobody. The programs the services run are copied below it, because the
     // build and deps directories may not be readable by nobody.
-    explicit BackupServer(const fs::path& work, std::string extra_config = {});
+    // address: where the storage servers listen and what clients connect to.
+    explicit BackupServer(const fs::path& work, std::string extra_config = {},
+                          std::string address = "127.0.0.1");
     ~BackupServer();
 
     const fs::path& root() const { return m_root; }
@@ -37,6 +39,8 @@ public:
     void start();
     void enable(const std::string& host);
     void disable(const std::string& host);
+    // The server's CA certificate (made with the first TLS client).
+    fs::path ca_file() const { return m_root / "tls/ca.pem"; }
     // Waits until the client's storage server accepts connections.
     void wait_for_storage(const std::string& host) const;
     RunsvdirTree& tree() { return *m_tree; }
@@ -51,6 +55,7 @@ private:
     fs::path m_root;
     fs::path m_bin;
     fs::path m_config_file;
+    std::string m_address;
     std::optional<RunsvdirTree> m_tree;
 };
 

@@ -57,11 +57,12 @@ bool port_accepts(int port) {
 
 } // namespace
 
-void wait_for_port(int port, std::chrono::milliseconds timeout, const std::string& what) {
+void wait_for_port(int port, std::chrono::milliseconds timeout, const std::string& what,
+                   const std::string& address) {
     auto deadline = Clock::now() + timeout;
-    while (!port_accepts(port)) {
+    while (!util::accepts_connections(address, port)) {
         if (Clock::now() > deadline) {
-            FAIL(fmt::format("{} did not listen on 127.0.0.1:{} within {} ms", what, port,
+            FAIL(fmt::format("{} did not listen on {}:{} within {} ms", what, address, port,
                              timeout.count()));
         }
         std::this_thread::sleep_for(20ms);
@@ -381,6 +382,7 @@ void RunsvdirTree::stop() {
 
 ProcessResult ResticClient::try_run(std::vector<std::string> args) const {
     args.insert(args.begin(), require_program("restic"));
+    args.insert(args.begin(), prefix.begin(), prefix.end());
     return run_cmd(std::move(args), env);
 }
 

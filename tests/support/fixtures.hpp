@@ -25,8 +25,9 @@ std::string require_program(const std::string& name);
 
 // A port on 127.0.0.1 nothing listens on right now.
 int free_port();
-// Waits until something accepts connections on 127.0.0.1:port; fails the test on timeout.
-void wait_for_port(int port, std::chrono::milliseconds timeout, const std::string& what);
+// Waits until something accepts connections on address:port; fails the test on timeout.
+void wait_for_port(int port, std::chrono::milliseconds timeout, const std::string& what,
+                   const std::string& address = "127.0.0.1");
 
 // A minimal environment for a child: PATH (with the deps bin dir), HOME and TMPDIR.
 Environment base_environment();
@@ -133,6 +134,8 @@ private:
 // A restic repository as a client sees it: the environment restic runs with.
 struct ResticClient {
     Environment env;
+    // Runs restic under this command (e.g. "ip netns exec NS": a client on a host of its own).
+    std::vector<std::string> prefix;
     ProcessResult run(std::vector<std::string> args) const; // must succeed
     ProcessResult try_run(std::vector<std::string> args) const;
 };

@@ -118,6 +118,39 @@ TEST_CASE("the server config: defaults when absent, errors when named and missin
     CHECK(c->port_max == 9010);
     CHECK(c->owner_user == "backup");
     CHECK(c->append_only);
-    CHECK(c->max_size == "1000000");
+    CHECK(c->max_size == std::optional<std::uint64_t>(1000000));
+    CHECK(c->tls.mode == TlsSettings::Mode::private_ca); // TLS unless the config says otherwise
     REQUIRE(c->destinations.size() == 1);
+}
+
+TEST_CASE("server config: tls is off, given files, or the server's own CA") {
+    auto dir = TempDir::create_in_tmp("unit-config");
+    REQUIRE(dir);
+    std::string path = dir->str() + "/server.yaml";
+    auto load = [&](const std::string& text) {
+        REQUIRE(atomic_write(path, text, 0644));
+        return load_server_config(path, true);
+    };
+    auto off = load("tls: off\n");
+    REQUIRE(off);
+    CHECK(off->tls.mode == TlsSettings::Mode::off);
+    auto files =
+        load("tls: {certificate: /etc/ssl/b.pem, key: /etc/ssl/b.key, names: [b.example]}\n");
+    REQUIRE(files);
+    CHECK(files->tls.mode == TlsSettings::Mode::files);
+    CHECK(files->tls.names == std::vector<std::string>{"b.example"});
+    auto ca =
+        load("tls: {validity: 90d, ca_validity: 3650d, client_ca_file: /etc/restic/ca.pem}\n");
+    REQUIRE(ca);
+    CHECK(ca->tls.mode == TlsSettings::Mode::private_ca);
+    CHECK(ca->tls.validity == std::chrono::seconds(90 * 86400));
+    CHECK(ca->tls.client_ca_file == "/etc/restic/ca.pem");
+    for (const char* bad :
+         {"tls: on\n", "tls: {certificate: /a.pem}\n", "tls: {validity: 0}\n",
+          "tls: {key: relative.key, certificate: c.pem}\n", "tls: {nmes: []}\n"}) {
+        INFO(bad);
+        auto refused = load(bad);
+        REQUIRE_FALSE(refused);
+        CHECK(refused.error().message().find("server.yaml:1") != std::string::npos);
+    }
 }

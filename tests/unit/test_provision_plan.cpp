@@ -2,6 +2,7 @@
 #include "provision/plan.hpp"
 
 #include <catch2/catch.hpp>
+#include <unistd.h>
 
 using namespace backup;
 using namespace backup::core;
@@ -26,7 +27,7 @@ TEST_CASE("plan: a dedicated versitygw client") {
     ServerConfig server = server_config();
     ProvisionRequest request;
     request.host = "web1";
-    ClientConfig config = initial_client_config(server, request, "thishost");
+    ClientConfig config = initial_client_config(server, request, default_client_address(server));
     CHECK(config.address == "backup.example.com");
     REQUIRE(config.destinations.size() == 2);
     CHECK(config.destinations[0].path == "/mnt/disk2/web1");
@@ -52,7 +53,7 @@ TEST_CASE("plan: shared clients and short names") {
     request.host = "db";
     request.topology = Topology::shared;
     request.address = "10.0.0.1";
-    ClientConfig config = initial_client_config(server, request, "thishost");
+    ClientConfig config = initial_client_config(server, request, default_client_address(server));
     CHECK(config.address == "10.0.0.1");
     config.port = 8100;
     ClientPlan s3 = plan_client(server, config, Owner{}, programs(), Credentials{"AKEY", "s"});
@@ -73,5 +74,8 @@ TEST_CASE("plan: without a public address the client connects to this host's nam
     ServerConfig server;
     ProvisionRequest request;
     request.host = "web1";
-    CHECK(initial_client_config(server, request, "thishost").address == "thishost");
+    char name[256] = {};
+    ::gethostname(name, sizeof name - 1);
+    CHECK(default_client_address(server) == name);
+    CHECK(initial_client_config(server, request, default_client_address(server)).address == name);
 }

@@ -1,5 +1,5 @@
 // The shared topology's pure parts: layout, shared.yaml, htpasswd composition, admin bodies.
-#include "provision/shared.hpp"
+#include "model/shared.hpp"
 #include "provision/versitygw_admin.hpp"
 #include "util/fs.hpp"
 

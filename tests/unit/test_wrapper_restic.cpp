@@ -54,6 +54,17 @@ TEST_CASE("restic-wrapper: restic's exit codes map onto the toolkit's table", "[
           ExitCode::findings);
     CHECK(map_restic_exit(ResticStep::backup, exited(1, "Fatal: repository contains errors\n")) ==
           ExitCode::temporary);
+    // A server certificate restic does not trust: no retry helps (restic 0.18 and 0.19 wording).
+    CHECK(map_restic_exit(ResticStep::unlock,
+                          exited(1, "Fatal: unable to open config file: Stat: Head "
+                                    "\"https://127.0.0.1:8100/web1/config\": tls: failed to verify "
+                                    "certificate: x509: certificate signed by unknown authority\n"
+                                    "Is there a repository at the following location?\n")) ==
+          ExitCode::permanent);
+    CHECK(map_restic_exit(ResticStep::backup,
+                          exited(1, "Fatal: unable to open config file: Stat: Head "
+                                    "\"https://10.0.0.1:8100/config\": x509: certificate is valid "
+                                    "for 10.0.0.2, not 10.0.0.1\n")) == ExitCode::permanent);
     // Killed, or stopped at the timeout.
     util::ProcessResult killed;
     killed.wait_status = SIGKILL;
