@@ -4,11 +4,14 @@
 #   make test     deps + build + every test (unit and end-to-end) through CTest
 #   make test-unit / make test-e2e   one kind only
 #   make asan     AddressSanitizer + UBSan build (build-asan/) and its unit tests
-#   make install  PREFIX=/usr/local DESTDIR=
+#   make install  PREFIX=/usr/local DESTDIR= ROOT=/backups   (stripped; ROOT: the unit's root)
+#   make man      the manuals (build/man/), also part of make
+#   make deb      the Debian packages restic-backup-server and -client (build/deb/), lintian-checked
 #   make format   clang-format over the tree
 #   make demo     a whole backup server on loopback, narrated, removed at the end
 PREFIX      ?= /usr/local
 DESTDIR     ?=
+ROOT        ?= /backups
 BUILD_DIR   ?= build
 ASAN_DIR    ?= build-asan
 BUILD_TYPE  ?= RelWithDebInfo
@@ -20,7 +23,7 @@ CTEST_ARGS  ?=
 export DEPS_PREFIX
 export PATH := $(DEPS_PREFIX)/bin:$(PATH)
 
-.PHONY: all build configure deps test test-unit test-e2e asan install format clean demo
+.PHONY: all build configure deps test test-unit test-e2e asan install man deb format clean demo
 
 all: build
 
@@ -50,7 +53,13 @@ asan:
 	ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS) -L unit $(CTEST_ARGS)
 
 install: build
-	DESTDIR=$(DESTDIR) cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+	DESTDIR=$(DESTDIR) BACKUP_ROOT=$(ROOT) cmake --install $(BUILD_DIR) --prefix $(PREFIX) --strip
+
+man: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target man
+
+deb: build
+	BUILD_DIR=$(BUILD_DIR) ./scripts/build-deb
 
 demo: build
 	./scripts/demo
