@@ -41,8 +41,12 @@ std::string holder_pid(const std::string& path) {
 void FileLock::record_holder() {
     // Only for the message of the next process that finds the lock held; not needed otherwise.
     std::string pid = fmt::format("{}\n", ::getpid());
-    if (::ftruncate(m_fd.get(), 0) == 0) {
-        (void)::pwrite(m_fd.get(), pid.data(), pid.size(), 0);
+    if (::ftruncate(m_fd.get(), 0) != 0) {
+        return;
+    }
+    if (::pwrite(m_fd.get(), pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+        // No holder named rather than half a pid, which would name another process.
+        [[maybe_unused]] int rc = ::ftruncate(m_fd.get(), 0);
     }
 }
 
