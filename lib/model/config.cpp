@@ -9,6 +9,7 @@
 
 #include "model/layout.hpp"
 #include "util/text.hpp"
+#include "util/time.hpp"
 
 namespace backup::core {
 
@@ -211,6 +212,12 @@ util::Expected<ClientConfig> load_client_config(const std::string& path) {
         status->reject_unknown_keys();
     }
     read_limits(top, c);
+    if (auto created = top.string("created")) {
+        c.created = util::parse_unix_time(*created);
+        if (!c.created) {
+            top.problem("created", "expected a time such as 2026-12-01T10:00:00Z");
+        }
+    }
     top.reject_unknown_keys();
     TRY(problems.result());
     return c;
@@ -221,6 +228,9 @@ std::string render_client_config(const ClientConfig& c) {
     out << YAML::BeginMap;
     out << YAML::Key << "schema" << YAML::Value << k_client_config_schema;
     out << YAML::Key << "host" << YAML::Value << c.host;
+    if (c.created) {
+        out << YAML::Key << "created" << YAML::Value << util::format_time(*c.created);
+    }
     out << YAML::Key << "server" << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "kind" << YAML::Value << std::string(to_string(c.kind));
     out << YAML::Key << "topology" << YAML::Value << std::string(to_string(c.topology));
@@ -268,20 +278,6 @@ std::string render_client_config(const ClientConfig& c) {
 
 namespace {
 
-std::chrono::seconds duration_key(YamlMap& map, std::string_view key,
-                                  std::chrono::seconds fallback) {
-    auto text = map.string(key);
-    if (!text) {
-        return fallback;
-    }
-    auto duration = util::parse_duration(*text);
-    if (!duration || duration->count() == 0) {
-        map.problem(key, "expected a duration such as 365d or 90d");
-        return fallback;
-    }
-    return *duration;
-}
-
 // tls: off, or a mapping (names, certificate and key, validity, ca_validity, client_ca_file).
 void read_tls(YamlMap& top, TlsSettings& tls) {
     if (top.is_scalar("tls")) {
@@ -310,8 +306,8 @@ void read_tls(YamlMap& top, TlsSettings& tls) {
             }
         }
     }
-    tls.validity = duration_key(*map, "validity", tls.validity);
-    tls.ca_validity = duration_key(*map, "ca_validity", tls.ca_validity);
+    tls.validity = map->duration("validity").value_or(tls.validity);
+    tls.ca_validity = map->duration("ca_validity").value_or(tls.ca_validity);
     tls.client_ca_file = map->string("client_ca_file").value_or(tls.client_ca_file);
     if (!fs::path(tls.client_ca_file).is_absolute()) {
         map->problem("client_ca_file", "expected an absolute path (on the client)");
@@ -343,6 +339,7 @@ util::Expected<ServerConfig> load_server_config(const std::string& path, bool ex
     util::ConfigProblems problems(path);
     YamlMap top(*node, "", problems);
     read_tls(top, c.tls);
+    read_status_settings(top, c.status);
     if (auto root = top.string("root")) {
         c.root = *root;
         if (!c.root.is_absolute() || has_dotdot(c.root)) {

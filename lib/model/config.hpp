@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "model/defaults.hpp"
+#include "model/status_settings.hpp"
 #include "util/error.hpp"
 #include "util/yaml.hpp"
 
@@ -63,6 +64,9 @@ struct ClientConfig {
     // Limits of a dedicated rest-server (--append-only, --max-size), as provisioned.
     bool append_only = false;
     std::optional<std::uint64_t> quota; // bytes
+    // When it was provisioned (unix seconds): a client has its expected interval from then for
+    // its first snapshot. Files made before the key have none.
+    std::optional<std::int64_t> created;
 
     // The URL the client's RESTIC_REPOSITORY holds.
     std::string repository_url() const;
@@ -107,6 +111,7 @@ struct ServerConfig {
     bool append_only = false;              // rest-server --append-only
     std::optional<std::uint64_t> max_size; // rest-server --max-size (bytes)
     TlsSettings tls;
+    StatusSettings status; // backup-status: capacity warnings, notifications
     int audit_fraction = k_default_audit_fraction;
     // Destinations every new client gets; "{host}" in a path or remote is the client's name.
     std::vector<Destination> destinations;

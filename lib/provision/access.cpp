@@ -18,7 +18,7 @@ namespace {
 
 // The file conf/access-disabled: present while the client's access is disabled.
 Expected<void> set_marker(const ClientPaths& paths, bool enabled) {
-    fs::path marker = paths.conf / std::string(k_access_disabled);
+    fs::path marker = paths.access_disabled;
     if (enabled) {
         if (::unlink(marker.c_str()) != 0 && errno != ENOENT) {
             return util::fail_errno(errno, fmt::format("remove {}", marker.string()));
@@ -80,7 +80,7 @@ Expected<void> set_client_access(const ServerConfig& server, const std::string& 
     auto lock = TRY(lock_server(layout));
     auto paths = layout.client(host);
     std::error_code ec;
-    bool disabled = fs::exists(paths.conf / std::string(k_access_disabled), ec);
+    bool disabled = fs::exists(paths.access_disabled, ec);
     if (disabled != enabled) {
         return {}; // already so
     }

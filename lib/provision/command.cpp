@@ -95,6 +95,7 @@ ProvisionRequest request_of(const NewResticServerArguments& a) {
     request.owner_user = given(a.user);
     request.owner_group = given(a.group);
     request.address = given(a.address);
+    request.now = util::unix_now();
     if (a.append_only) {
         request.append_only = true;
     }

@@ -105,6 +105,7 @@ ClientConfig initial_client_config(const ServerConfig& server, const ProvisionRe
     config.owner_group = request.owner_group.value_or(server.owner_group);
     config.audit_fraction = server.audit_fraction;
     config.address = request.address.value_or(std::string(default_address));
+    config.created = request.now;
     for (auto d : server.destinations) {
         d.path = expand_host(d.path.string(), config.host);
         d.remote = expand_host(d.remote, config.host);

@@ -24,6 +24,7 @@ struct ProvisionRequest {
     std::optional<std::string> address; // what the client connects to
     std::optional<bool> append_only;    // a dedicated rest-server's --append-only
     std::optional<std::uint64_t> quota; // a dedicated rest-server's --max-size
+    std::optional<std::int64_t> now;    // recorded as the client's creation time (unix seconds)
 };
 
 struct ProvisionResult {

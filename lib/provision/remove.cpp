@@ -29,8 +29,7 @@ Expected<void> check_stopped(const ServerLayout& layout, const ClientConfig& con
                           host, link.string());
     }
     auto paths = layout.client(host);
-    if (config.topology == Topology::shared &&
-        !fs::exists(paths.conf / std::string(k_access_disabled), ec)) {
+    if (config.topology == Topology::shared && !fs::exists(paths.access_disabled, ec)) {
         return util::fail(ExitCode::permanent,
                           "remove {}: its access to the shared {} is enabled; disable it first "
                           "with 'new-restic-server -H {} --disable'",

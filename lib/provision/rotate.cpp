@@ -81,7 +81,7 @@ Expected<ClientConfig> rotate_client_keys(const ServerConfig& server, const std:
         done = rotate_dedicated_keys(server, config, paths, credentials, owner);
     } else {
         std::error_code ec;
-        bool disabled = fs::exists(paths.conf / std::string(k_access_disabled), ec);
+        bool disabled = fs::exists(paths.access_disabled, ec);
         done =
             config.kind == ServerKind::versitygw
                 ? rotate_versitygw_keys(server, layout, config, paths, credentials, owner, disabled)

@@ -126,7 +126,7 @@ Expected<void> rebuild_shared_htpasswd(const ServerLayout& layout, const Owner& 
         ClientConfig config = TRY(load_client_config(paths.config_file.string()));
         std::error_code ec;
         if (config.topology != Topology::shared || config.kind != ServerKind::rest_server ||
-            fs::exists(paths.conf / std::string(k_access_disabled), ec)) {
+            fs::exists(paths.access_disabled, ec)) {
             continue;
         }
         std::string line = TRY(util::read_file((paths.secrets / "htpasswd").string()));

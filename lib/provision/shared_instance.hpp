@@ -34,7 +34,4 @@ util::Expected<VersitygwAdmin> shared_admin(const ServerConfig& server, const Se
 // rest-server's limit flags: --append-only, --max-size N.
 std::string limit_flags(bool append_only, std::optional<std::uint64_t> max_size);
 
-// The marker of a shared client whose access is disabled: conf/access-disabled.
-inline constexpr std::string_view k_access_disabled = "access-disabled";
-
 } // namespace backup::core

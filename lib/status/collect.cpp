@@ -1,7 +1,13 @@
-#include "status/status.hpp"
+// Reading what backup-status reports: each client's config, services, repository listing and
+// state files, the shared instances and the filesystems. Judging is in judge.cpp.
+#include "status/collect.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "model/config.hpp"
 #include "model/layout.hpp"
@@ -10,16 +16,10 @@
 #include "state/replicate_status.hpp"
 #include "state/syncd_status.hpp"
 #include "util/dir.hpp"
-#include "util/text.hpp"
 #include "util/time.hpp"
 #include "util/tls.hpp"
 
 namespace backup::core {
-
-bool ServerStatus::healthy() const {
-    return errors.empty() && std::all_of(clients.begin(), clients.end(),
-                                         [](const ClientInfo& c) { return c.problems.empty(); });
-}
 
 namespace {
 
@@ -42,38 +42,55 @@ ServiceInfo read_service(const std::string& name, const fs::path& dir) {
 }
 
 void read_services(const ClientPaths& paths, ClientInfo& info) {
-    info.services.push_back(read_service("client", paths.service));
+    info.services.push_back(read_service(std::string(k_client_service_name), paths.service));
     auto entries = util::read_directory(paths.services.string(), util::IfMissing::empty);
-    for (const auto& e : entries.value_or(std::vector<util::DirEntry>{})) {
+    if (!entries) {
+        info.problems.push_back(
+            {ProblemKind::state_file, paths.services.string(), entries.error().message()});
+        return;
+    }
+    for (const auto& e : *entries) {
         info.services.push_back(read_service(e.name, paths.services / e.name));
     }
 }
 
-void read_repository(const fs::path& repository, ClientInfo& info) {
-    auto snapshots = repository / "snapshots";
-    if (auto ids = list_snapshot_ids(snapshots)) {
-        info.snapshots = ids->size();
-        for (const auto& id : *ids) {
-            struct stat st {};
-            if (::stat((snapshots / id).c_str(), &st) == 0) {
-                std::int64_t t = st.st_mtim.tv_sec;
-                if (!info.newest_snapshot || t > *info.newest_snapshot) {
-                    info.newest_snapshot = t;
-                }
-            }
+void read_snapshots(ClientInfo& info) {
+    fs::path snapshots = info.repository / "snapshots";
+    std::error_code ec;
+    info.initialised = fs::exists(info.repository / "config", ec);
+    auto ids = list_snapshot_ids(snapshots);
+    if (!ids) {
+        // Before `restic init` there is nothing to list; after it, not being able to is a fault.
+        if (info.initialised) {
+            info.problems.push_back({ProblemKind::repository, "snapshots", ids.error().message()});
+        }
+        return;
+    }
+    info.snapshots = ids->size();
+    for (const auto& id : *ids) {
+        struct stat st {};
+        if (::stat((snapshots / id).c_str(), &st) == 0) {
+            info.snapshot_times.push_back(st.st_mtim.tv_sec);
         }
     }
-    // rest-server's quota counts what its data directory's walk sees: the size of every file and
-    // directory (256 data directories of 4 KiB are 1 MiB of it), not the blocks on disk.
+    std::sort(info.snapshot_times.begin(), info.snapshot_times.end());
+    if (!info.snapshot_times.empty()) {
+        info.newest_snapshot = info.snapshot_times.back();
+    }
+}
+
+// Disk used, and what rest-server counts against a quota: the size of every file and directory
+// its walk of the data directory sees (256 data directories of 4 KiB are 1 MiB of it).
+void read_sizes(ClientInfo& info) {
     std::uint64_t apparent = 0;
-    for (const auto& dir : {repository.parent_path(), repository}) {
+    for (const auto& dir : {info.repository.parent_path(), info.repository}) {
         struct stat st {};
         if (::lstat(dir.c_str(), &st) == 0) {
             apparent += static_cast<std::uint64_t>(st.st_size);
         }
     }
     std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(repository, ec);
+    for (auto it = fs::recursive_directory_iterator(info.repository, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
         struct stat st {};
         if (::lstat(it->path().c_str(), &st) != 0) {
@@ -84,6 +101,11 @@ void read_repository(const fs::path& repository, ClientInfo& info) {
             info.repository_bytes += static_cast<std::uint64_t>(st.st_blocks) * 512;
         }
     }
+    if (ec && info.initialised) {
+        info.problems.push_back(
+            {ProblemKind::repository, "size",
+             fmt::format("unable to read {}: {}", info.repository.string(), ec.message())});
+    }
     if (info.quota) {
         info.quota_used = apparent;
     }
@@ -92,7 +114,7 @@ void read_repository(const fs::path& repository, ClientInfo& info) {
 void read_sync(const fs::path& state, ClientInfo& info) {
     auto read = read_sync_status(state);
     if (!read) {
-        info.state_errors.push_back(read.error().message());
+        info.problems.push_back({ProblemKind::state_file, "backup-syncd", read.error().message()});
         return;
     }
     if (!*read) {
@@ -100,170 +122,224 @@ void read_sync(const fs::path& state, ClientInfo& info) {
     }
     const SyncStatus& syncd = **read;
     info.last_sync = unix_time(syncd.last_success);
+    info.snapshots_synced = syncd.snapshots_synced;
     info.sync_failures = syncd.consecutive_failures;
     if (info.sync_failures > 0) {
         info.sync_error = syncd.last_result.value_or("failed");
     }
-    if (syncd.watch_error) {
+    // A watcher started before `restic init` cannot list snapshots/ yet: that is no fault.
+    if (syncd.watch_error && (info.initialised || info.snapshots_synced > 0)) {
         info.sync_error = *syncd.watch_error;
+    }
+    if (syncd.state_error) {
+        info.sync_error = *syncd.state_error;
     }
 }
 
-void read_replication(const fs::path& state, ClientInfo& info) {
+// The destinations client.yaml names, with what restic-replicate's last run says of each; one it
+// has not run for yet is "never".
+void read_replication(const fs::path& state, const ClientConfig& config, ClientInfo& info) {
+    for (const auto& d : config.destinations) {
+        info.destinations.push_back({d.name, "never", std::nullopt, 0, std::nullopt, ""});
+    }
     auto read = read_replicate_status(state);
     if (!read) {
-        info.state_errors.push_back(read.error().message());
+        info.problems.push_back(
+            {ProblemKind::state_file, "restic-replicate", read.error().message()});
         return;
     }
     if (!*read) {
         return;
     }
     for (const auto& d : (*read)->destinations) {
-        DestinationInfo dest;
-        dest.name = d.name;
-        dest.state = d.state;
-        dest.last_success = unix_time(d.last_success);
-        dest.missing_snapshots = static_cast<std::int64_t>(d.missing_snapshots);
-        dest.error = d.error.value_or("");
-        info.destinations.push_back(std::move(dest));
+        auto it = std::find_if(info.destinations.begin(), info.destinations.end(),
+                               [&](const DestinationInfo& mine) { return mine.name == d.name; });
+        if (it == info.destinations.end()) {
+            continue; // no longer configured
+        }
+        it->state = d.state;
+        it->last_success = unix_time(d.last_success);
+        it->missing_snapshots = static_cast<std::int64_t>(d.missing_snapshots);
+        if (d.newest_missing_snapshot) {
+            it->newest_missing = util::parse_unix_time(d.newest_missing_snapshot->time);
+        }
+        it->error = d.error.value_or("");
     }
 }
 
 // restic-audit writes audit-<label>.json per audited repository (the client's own and local
-// replicas); the newest run of any counts, findings add up.
+// replicas).
 void read_audits(const fs::path& state, ClientInfo& info) {
     auto labels = audit_status_labels(state);
     if (!labels) {
-        info.state_errors.push_back(labels.error().message());
+        info.problems.push_back(
+            {ProblemKind::state_file, "restic-audit", labels.error().message()});
         return;
     }
     for (const auto& label : *labels) {
         auto read = read_audit_status(state, label);
         if (!read) {
-            info.state_errors.push_back(read.error().message());
+            info.problems.push_back({ProblemKind::state_file, label, read.error().message()});
             continue;
         }
         if (!*read) {
             continue;
         }
         const AuditStatus& audit = **read;
-        auto finished = util::parse_unix_time(audit.finished);
-        if (finished && (!info.last_audit || *finished > *info.last_audit)) {
-            info.last_audit = finished;
+        AuditInfo a;
+        a.label = label;
+        a.result = audit.result;
+        a.finished = util::parse_unix_time(audit.finished);
+        a.findings = static_cast<std::int64_t>(audit.findings.size());
+        if (!audit.findings.empty()) {
+            a.first_finding =
+                fmt::format("{}: {}", audit.findings.front().path, audit.findings.front().kind);
+        } else if (!audit.errors.empty()) {
+            a.first_finding = audit.errors.front();
         }
-        info.audit_findings += static_cast<std::int64_t>(audit.findings.size());
-        if (audit.result != "clean") {
-            info.audit_result = audit.result;
+        a.cycle_length = audit.cycle_length;
+        a.position = audit.next_position;
+        if (audit.last_full_coverage) {
+            a.last_full_coverage = util::parse_unix_time(audit.last_full_coverage->finished);
         }
+        info.audits.push_back(std::move(a));
     }
 }
 
-void judge_freshness(std::int64_t now, ClientInfo& info) {
-    for (const auto& s : info.services) {
-        if (!s.error.empty()) {
-            info.problems.push_back(fmt::format("service {}: {}", s.name, s.error));
-        } else if (!s.up()) {
-            info.problems.push_back(fmt::format("service {} is down", s.name));
-        }
-    }
-    std::int64_t limit = info.expected_interval_hours * 3600;
-    if (!info.newest_snapshot) {
-        info.stale = true;
-        info.problems.push_back("no snapshot yet");
-    } else if (now - *info.newest_snapshot > limit) {
-        info.stale = true;
-        info.problems.push_back(
-            fmt::format("stale: newest snapshot {} old (expected every {}h)",
-                        util::format_duration(std::chrono::seconds(now - *info.newest_snapshot)),
-                        info.expected_interval_hours));
-    }
-}
-
-// The certificate of the storage server the client talks to: its own, or its shared instance's.
-void read_certificate(const ServerLayout& layout, const ClientConfig& config, ClientInfo& info) {
-    info.tls = config.tls;
-    if (!config.tls) {
-        return;
-    }
-    info.certificate_file =
-        (config.topology == Topology::shared ? shared_paths(layout, config.kind).certificate
-                                             : layout.client(config.host).certificate)
-            .string();
-    auto cert = util::read_certificate_file(info.certificate_file);
+void read_certificate(const fs::path& file, std::string& where,
+                      std::optional<std::int64_t>& expires, std::vector<Problem>& problems) {
+    where = file.string();
+    auto cert = util::read_certificate_file(where);
     if (cert) {
-        info.certificate_expires = cert->not_after;
+        expires = cert->not_after;
     } else {
-        info.certificate_error = cert.error().message();
+        problems.push_back({ProblemKind::certificate, where, cert.error().message()});
     }
 }
 
-void judge_certificate(std::int64_t now, ClientInfo& info) {
-    if (!info.certificate_error.empty()) {
-        info.problems.push_back(info.certificate_error);
-    } else if (info.certificate_expires &&
-               *info.certificate_expires - now < k_certificate_warning.count()) {
-        std::int64_t left = *info.certificate_expires - now;
-        info.problems.push_back(fmt::format(
-            "certificate {} {} ({}); renew it: new-restic-server --renew-certs -H {}",
-            info.certificate_file,
-            left <= 0
-                ? std::string("has expired")
-                : fmt::format("expires in {}", util::format_duration(std::chrono::seconds(left))),
-            util::format_time(*info.certificate_expires), info.host));
+std::optional<std::int64_t> mtime_of(const fs::path& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        return std::nullopt;
     }
+    return st.st_mtim.tv_sec;
 }
 
-void judge(std::int64_t now, ClientInfo& info) {
-    if (info.enabled) {
-        judge_freshness(now, info);
-    }
-    judge_certificate(now, info);
-    if (info.quota && info.quota_used * 10 >= *info.quota * 9) {
-        info.problems.push_back(fmt::format(
-            "the repository uses {} of its quota of {}; raise it: new-restic-server -H {} "
-            "--set-quota SIZE",
-            util::format_size(info.quota_used), util::format_size(*info.quota), info.host));
-    }
-    for (const auto& e : info.state_errors) {
-        info.problems.push_back(e);
-    }
-    if (info.sync_failures > 0 || !info.sync_error.empty()) {
-        info.problems.push_back(
-            fmt::format("sync failing ({} failures): {}", info.sync_failures, info.sync_error));
-    }
-    for (const auto& d : info.destinations) {
-        if (d.state != "ok") {
-            info.problems.push_back(fmt::format("destination {} {}{}", d.name, d.state,
-                                                d.error.empty() ? "" : ": " + d.error));
-        }
-    }
-    if (info.audit_findings > 0) {
-        info.problems.push_back(fmt::format("audit found {} problem(s)", info.audit_findings));
-    } else if (!info.audit_result.empty()) {
-        info.problems.push_back(fmt::format("audit: {}", info.audit_result));
-    }
-}
-
-ClientInfo read_client(const ServerLayout& layout, const std::string& host,
-                       const ClientConfig& config, std::int64_t now) {
-    ClientPaths paths = layout.client(host);
+ClientInfo read_client(const ServerLayout& layout, const ClientConfig& config) {
+    ClientPaths paths = layout.client(config.host);
     ClientInfo info;
-    info.host = host;
+    info.host = config.host;
     info.kind = std::string(to_string(config.kind));
     info.topology = std::string(to_string(config.topology));
     info.expected_interval_hours = config.expected_interval_hours;
+    info.repository = config.repository;
+    // Files made before client.yaml recorded it: when it was last written.
+    info.created = config.created ? config.created : mtime_of(paths.config_file);
     std::error_code ec;
-    info.enabled = fs::exists(fs::symlink_status(layout.enable_link(host), ec));
+    info.enabled = fs::exists(fs::symlink_status(layout.enable_link(config.host), ec));
+    info.access_disabled = fs::exists(paths.access_disabled, ec);
     info.append_only = config.append_only;
     info.quota = config.quota;
+    info.tls = config.tls;
     read_services(paths, info);
-    read_repository(config.repository, info);
-    read_certificate(layout, config, info);
+    read_snapshots(info);
+    read_sizes(info);
+    if (config.tls && config.topology == Topology::dedicated) {
+        read_certificate(paths.certificate, info.certificate_file, info.certificate_expires,
+                         info.problems);
+    }
     read_sync(paths.state, info);
-    read_replication(paths.state, info);
+    read_replication(paths.state, config, info);
     read_audits(paths.state, info);
-    judge(now, info);
     return info;
+}
+
+std::vector<InstanceInfo> read_instances(const ServerLayout& layout,
+                                         const std::vector<ClientInfo>& clients) {
+    std::vector<InstanceInfo> out;
+    for (auto kind : {ServerKind::versitygw, ServerKind::rest_server}) {
+        SharedPaths paths = shared_paths(layout, kind);
+        std::error_code ec;
+        if (!fs::exists(paths.config_file, ec)) {
+            continue;
+        }
+        InstanceInfo instance;
+        instance.kind = std::string(to_string(kind));
+        instance.enabled =
+            fs::exists(fs::symlink_status(layout.scan_dir() / shared_service_name(kind), ec));
+        instance.service = read_service(shared_service_name(kind), paths.service);
+        instance.clients = static_cast<std::size_t>(
+            std::count_if(clients.begin(), clients.end(), [&](const ClientInfo& c) {
+                return c.topology == "shared" && c.kind == instance.kind;
+            }));
+        if (auto shared = load_shared_config(paths.config_file.string())) {
+            instance.port = shared->port;
+            instance.tls = shared->tls;
+        } else {
+            instance.problems.push_back(
+                {ProblemKind::config, paths.config_file.string(), shared.error().message()});
+        }
+        if (instance.tls) {
+            read_certificate(paths.certificate, instance.certificate_file,
+                             instance.certificate_expires, instance.problems);
+        }
+        out.push_back(std::move(instance));
+    }
+    return out;
+}
+
+// Where the filesystem holding path is mounted: the topmost directory above it on the same
+// device.
+std::string mount_point_of(fs::path path, dev_t device) {
+    path = path.lexically_normal();
+    while (path.has_parent_path() && path.parent_path() != path) {
+        struct stat st {};
+        if (::stat(path.parent_path().c_str(), &st) != 0 || st.st_dev != device) {
+            break;
+        }
+        path = path.parent_path();
+    }
+    return path.string();
+}
+
+std::vector<FilesystemInfo> read_filesystems(const std::vector<ClientInfo>& clients) {
+    std::map<dev_t, FilesystemInfo> by_device;
+    std::vector<dev_t> order;
+    for (const auto& c : clients) {
+        if (c.repository.empty()) {
+            continue; // its config could not be read
+        }
+        // The repository, or before `restic init` the directory it will be made in.
+        fs::path where = c.repository;
+        struct stat st {};
+        while (::stat(where.c_str(), &st) != 0 && where.has_parent_path() &&
+               where.parent_path() != where) {
+            where = where.parent_path();
+        }
+        auto [it, made] = by_device.try_emplace(st.st_dev);
+        FilesystemInfo& f = it->second;
+        if (made) {
+            order.push_back(st.st_dev);
+            f.path = mount_point_of(where, st.st_dev);
+            struct statvfs vfs {};
+            if (::statvfs(where.c_str(), &vfs) == 0) {
+                f.size_bytes = static_cast<std::uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+                f.free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+                f.used_bytes =
+                    static_cast<std::uint64_t>(vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize;
+            } else {
+                f.problems.push_back({ProblemKind::disk_filling, f.path,
+                                      fmt::format("unable to read the free space of {}: {}", f.path,
+                                                  std::strerror(errno))});
+            }
+        }
+        f.clients.push_back(c.host);
+    }
+    std::vector<FilesystemInfo> out;
+    for (auto device : order) {
+        out.push_back(std::move(by_device[device]));
+    }
+    return out;
 }
 
 } // namespace
@@ -278,15 +354,22 @@ util::Expected<ServerStatus> collect_status(const fs::path& root, std::int64_t n
         return util::fail(util::ExitCode::permanent, "read {}: not a directory",
                           layout.systems().string());
     }
-    auto hosts = TRY(layout.clients());
-    for (const auto& host : hosts) {
+    for (const auto& host : TRY(layout.clients())) {
         auto config = load_client_config(layout.client(host).config_file.string());
         if (!config) {
-            status.errors.push_back(config.error().message());
+            ClientInfo broken;
+            broken.host = host;
+            broken.state = ClientState::error;
+            broken.problems.push_back(
+                {ProblemKind::config, "client.yaml", config.error().message()});
+            status.clients.push_back(std::move(broken));
             continue;
         }
-        status.clients.push_back(read_client(layout, host, *config, now));
+        status.clients.push_back(read_client(layout, *config));
     }
+    status.instances = read_instances(layout, status.clients);
+    status.filesystems = read_filesystems(status.clients);
+    judge_status(status);
     return status;
 }
 

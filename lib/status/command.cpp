@@ -1,18 +1,49 @@
 #include "status/command.hpp"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <unistd.h>
 
+#include "model/config.hpp"
+#include "status/capacity.hpp"
 #include "status/render.hpp"
 #include "util/fs.hpp"
 #include "util/time.hpp"
 
 namespace backup::core {
 
+namespace {
+
+// Today's samples into ROOT/status/capacity.json, and the growth they tell. A caller who may
+// not write there (a monitoring user) reads what root's runs recorded.
+void update_capacity(ServerStatus& status, const StatusSettings& settings) {
+    auto history = read_capacity_history(status.root);
+    if (!history) {
+        status.problems.push_back({ProblemKind::state_file, "capacity", history.error().message()});
+        history = CapacityHistory{};
+    }
+    CapacityHistory recorded = *history;
+    apply_capacity(status, *history, settings.fill_warning);
+    auto written = write_capacity_history(status.root, *history);
+    if (written) {
+        status.capacity_recorded = true;
+        return;
+    }
+    int err = written.error().errno_code();
+    if (err != EACCES && err != EPERM && err != EROFS) {
+        status.problems.push_back({ProblemKind::state_file, "capacity", written.error().message()});
+    }
+}
+
+} // namespace
+
 util::ExitCode backup_status_command(const StatusArguments& a) {
-    auto status =
-        util::value_or_throw(collect_status(a.root, a.now != 0 ? a.now : util::unix_now()));
+    ServerConfig server =
+        util::value_or_throw(load_server_config(a.config_path, a.config_explicit));
+    fs::path root = a.root.empty() ? server.root : fs::path(a.root);
+    auto status = util::value_or_throw(collect_status(root, a.now != 0 ? a.now : util::unix_now()));
+    update_capacity(status, server.status);
     if (a.json) {
         std::string text =
             status_to_json(status).dump(2, ' ', false, util::Json::error_handler_t::replace);

@@ -115,6 +115,7 @@ private:
     void record_success();
     void shut_down();
     void write_status();
+    bool repository_made() const;
     Clock::time_point next_wakeup() const;
 
     SyncdOptions m_options;
@@ -131,6 +132,7 @@ private:
     std::optional<Clock::time_point> m_retry_at; // after a failure
     bool m_dirty = false;                        // changed while a run was active
     bool m_stopping = false;
+    bool m_waiting_for_repository = false; // before restic init: no config, no snapshots/
     int m_failures = 0;
     SyncStatus m_status;
 };
@@ -154,10 +156,34 @@ void SyncDaemon::write_status() {
     }
 }
 
+// A repository is made (restic init) when its config file is there; the watched directory is
+// its snapshots/.
+bool SyncDaemon::repository_made() const {
+    std::error_code ec;
+    return fs::exists(m_options.watch_dir.parent_path() / "config", ec) || ec;
+}
+
 void SyncDaemon::rescan_and_maybe_schedule(const char* why) {
     m_next_scan = Clock::now() + m_options.loop_delay;
     m_watch.ensure();
     auto current = list_snapshot_ids(m_options.watch_dir);
+    if (!current && m_state.synced.empty() && !repository_made()) {
+        // Before the client's `restic init` there is nothing to watch yet: no error. A
+        // repository that had snapshots and is gone (a disk not mounted) is one.
+        if (!m_waiting_for_repository) {
+            log(fmt::format("waiting for the repository at {} (restic init on the client)",
+                            m_options.watch_dir.parent_path().string()));
+            m_waiting_for_repository = true;
+            m_status.watch_error.reset();
+            write_status();
+        }
+        m_next_scan = Clock::now() + std::min(m_options.loop_delay, milliseconds(5000));
+        return;
+    }
+    if (m_waiting_for_repository) {
+        log("the repository is there");
+        m_waiting_for_repository = false;
+    }
     if (!current) {
         std::string error = current.error().message();
         if (error != m_status.watch_error) {

@@ -189,6 +189,14 @@ bool is_valid_utf8(std::string_view text) {
     return true;
 }
 
+std::size_t utf8_length(std::string_view text) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < text.size(); ++n) {
+        i += decode_rune(text, i).size;
+    }
+    return n;
+}
+
 std::string to_valid_utf8(std::string_view text) {
     std::string out;
     out.reserve(text.size());

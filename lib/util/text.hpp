@@ -41,6 +41,8 @@ Rune decode_rune(std::string_view text, std::size_t at);
 
 // Whether text is well-formed UTF-8.
 bool is_valid_utf8(std::string_view text);
+// The characters of text (a byte of invalid UTF-8 counts as one): its width in a table.
+std::size_t utf8_length(std::string_view text);
 // text with every byte that is not part of well-formed UTF-8 replaced by U+FFFD, so that it can
 // go into JSON.
 std::string to_valid_utf8(std::string_view text);

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "util/fs.hpp"
+#include "util/text.hpp"
 
 namespace backup::util {
 
@@ -123,6 +124,20 @@ std::optional<std::int64_t> YamlMap::integer(std::string_view key, std::int64_t 
     }
     m_problems->add(n.Mark(), child_path(key),
                     fmt::format("expected an integer from {} to {}", min, max));
+    return std::nullopt;
+}
+
+std::optional<std::chrono::seconds> YamlMap::duration(std::string_view key) {
+    YAML::Node n = lookup(key);
+    if (!n.IsDefined() || n.IsNull()) {
+        return std::nullopt;
+    }
+    if (n.IsScalar()) {
+        if (auto d = util::parse_duration(n.Scalar()); d && d->count() > 0) {
+            return *d;
+        }
+    }
+    m_problems->add(n.Mark(), child_path(key), "expected a duration such as 90s, 15m, 12h or 14d");
     return std::nullopt;
 }
 

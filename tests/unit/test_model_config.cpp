@@ -154,3 +154,55 @@ TEST_CASE("server config: tls is off, given files, or the server's own CA") {
         CHECK(refused.error().message().find("server.yaml:1") != std::string::npos);
     }
 }
+
+TEST_CASE("server config: status settings and notification targets") {
+    auto dir = TempDir::create_in_tmp("unit-config");
+    REQUIRE(dir);
+    std::string path = dir->str() + "/server.yaml";
+    REQUIRE(atomic_write(path, R"(status:
+  fill_warning: 7d
+  notify_min_interval: 5m
+  notify:
+    - {webhook: 'https://ntfy.example.com/backups', format: ntfy,
+       token_file: /etc/restic-backup/ntfy-token}
+    - {name: ops, email: [ops@example.com, oncall@example.com], from: backup@example.com}
+    - {command: [/usr/local/bin/page, --team, backup]}
+)",
+                         0644));
+    auto c = load_server_config(path, true);
+    INFO((c ? std::string() : all_messages(c.error())));
+    REQUIRE(c);
+    CHECK(c->status.fill_warning == std::chrono::seconds(7 * 86400));
+    CHECK(c->status.notify_min_interval == std::chrono::seconds(300));
+    REQUIRE(c->status.notify.size() == 3);
+    CHECK(c->status.notify[0].kind == NotifyTarget::Kind::webhook);
+    CHECK(c->status.notify[0].name == "webhook ntfy.example.com");
+    CHECK(c->status.notify[0].format == "ntfy");
+    CHECK(c->status.notify[1].kind == NotifyTarget::Kind::email);
+    CHECK(c->status.notify[1].name == "ops");
+    CHECK(c->status.notify[1].to.size() == 2);
+    CHECK(c->status.notify[2].argv.at(0) == "/usr/local/bin/page");
+    CHECK(c->status.notify[2].name == "command page");
+
+    REQUIRE(atomic_write(path, R"(status:
+  fill_warning: soon
+  notify:
+    - {webhook: 'https://user:secret@hooks.example.com/x'}
+    - {webhook: 'ftp://example.com', format: xml}
+    - {email: 'ops@example.com, evil@example.com'}
+    - {command: [page]}
+    - {webhook: 'https://a.example.com', command: [/bin/true]}
+)",
+                         0644));
+    auto bad = load_server_config(path, true);
+    REQUIRE_FALSE(bad);
+    std::string text = all_messages(bad.error());
+    INFO(text);
+    CHECK(text.find("status.fill_warning") != std::string::npos);
+    CHECK(text.find("use token_file") != std::string::npos);
+    CHECK(text.find("http:// or https://") != std::string::npos);
+    CHECK(text.find("expected json, slack") != std::string::npos);
+    CHECK(text.find("not a plain address") != std::string::npos);
+    CHECK(text.find("an absolute program path") != std::string::npos);
+    CHECK(text.find("exactly one of webhook, email or command") != std::string::npos);
+}

@@ -53,3 +53,10 @@ TEST_CASE("text: UTF-8 is checked and made valid") {
     CHECK(to_valid_utf8("caf\xc3\xa9") == "caf\xc3\xa9");
     CHECK(is_valid_utf8(to_valid_utf8("\xc3\x28\xa0\xa1\xe2\x28\xa1")));
 }
+
+TEST_CASE("text: a table cell's width counts characters, not bytes") {
+    CHECK(utf8_length("") == 0);
+    CHECK(utf8_length("web1") == 4);
+    CHECK(utf8_length("Zürich") == 6);
+    CHECK(utf8_length("\xff\xfe") == 2); // each invalid byte is one (a replacement character)
+}

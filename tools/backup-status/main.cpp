@@ -1,4 +1,4 @@
-// backup-status: every client of the backup server at a glance.
+// backup-status: the whole backup server at a glance.
 #include "status/command.hpp"
 #include "util/cli.hpp"
 
@@ -7,10 +7,17 @@ int main(int argc, char** argv) {
     core::StatusArguments a;
     util::Tool tool("backup-status");
     CLI::App& app = tool.app();
-    app.add_option("--root", a.root, "the server root (default /backups)")->option_text("DIR");
+    auto* config = app.add_option("-c,--config", a.config_path,
+                                  "the server config (default /etc/restic-backup/server.yaml)")
+                       ->option_text("FILE");
+    app.add_option("--root", a.root, "the server root (default: the config's, else /backups)")
+        ->option_text("DIR");
     app.add_flag("--json", a.json, "print JSON instead of the table");
     app.add_option("--prometheus", a.prometheus, "also write a node_exporter textfile here")
         ->option_text("FILE");
     app.add_option("--now", a.now, "evaluate as of this unix time (for tests)")->group("");
-    return tool.run(argc, argv, [&] { return core::backup_status_command(a); });
+    return tool.run(argc, argv, [&] {
+        a.config_explicit = config->count() > 0;
+        return core::backup_status_command(a);
+    });
 }

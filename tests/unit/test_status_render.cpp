@@ -1,0 +1,98 @@
+#include "status/render.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "state/capacity_history.hpp"
+#include "util/fs.hpp"
+#include "util/text.hpp"
+
+using namespace backup;
+using namespace backup::core;
+
+namespace {
+
+ClientInfo client(const std::string& host, ClientState state, std::vector<Problem> problems = {}) {
+    ClientInfo c;
+    c.host = host;
+    c.kind = "rest-server";
+    c.topology = "dedicated";
+    c.state = state;
+    c.problems = std::move(problems);
+    return c;
+}
+
+} // namespace
+
+TEST_CASE("status table: columns fit their widest cell, names of any length and in UTF-8") {
+    ServerStatus s;
+    s.now = 1'800'000'000;
+    s.clients = {client("a", ClientState::ok),
+                 client("a-very-long-client-name-of-the-kind-people-use", ClientState::fresh),
+                 client("zürich", ClientState::failing,
+                        {{ProblemKind::service_down, "versitygw", "service versitygw is down"}})};
+    std::string table = render_status_table(s, false);
+    std::vector<std::string> lines;
+    for (std::size_t at = 0; at < table.size();) {
+        auto end = table.find('\n', at);
+        lines.push_back(table.substr(at, end - at));
+        at = end + 1;
+    }
+    REQUIRE(lines.size() == 4);
+    // STATE starts in the same column on every line.
+    auto column = [](const std::string& line) {
+        auto first_gap = line.find("  ");
+        return util::utf8_length(line.substr(0, line.find_first_not_of(' ', first_gap)));
+    };
+    CHECK(column(lines[0]) == column(lines[1]));
+    CHECK(column(lines[1]) == column(lines[2]));
+    CHECK(column(lines[2]) == column(lines[3]));
+    CHECK(lines[2].find(" new ") != std::string::npos);
+    CHECK(lines[3].ends_with("service versitygw is down"));
+}
+
+TEST_CASE("status JSON: schema 2, states and problems with their kinds") {
+    ServerStatus s;
+    s.now = 1'800'000'000;
+    s.clients = {client("web1", ClientState::stale,
+                        {{ProblemKind::stale, "snapshots", "stale: newest snapshot 2d old"}})};
+    InstanceInfo i;
+    i.kind = "versitygw";
+    i.enabled = true;
+    i.port = 8100;
+    s.instances = {i};
+    auto json = status_to_json(s);
+    CHECK(json["schema"] == 2);
+    CHECK(json["healthy"] == false);
+    CHECK(json["clients"][0]["state"] == "stale");
+    CHECK(json["clients"][0]["problems"][0]["kind"] == "stale");
+    CHECK(json["clients"][0]["problems"][0]["subject"] == "snapshots");
+    CHECK(json["instances"][0]["kind"] == "versitygw");
+    CHECK(json["instances"][0]["port"] == 8100);
+    auto prom = render_prometheus(s);
+    CHECK(prom.find("restic_backup_client_state{client=\"web1\",state=\"stale\"} 1") !=
+          std::string::npos);
+    CHECK(prom.find("restic_backup_instance_up{instance=\"versitygw\"} 0") != std::string::npos);
+}
+
+TEST_CASE("capacity history: round trip, and a malformed file is an error naming it") {
+    auto dir = util::TempDir::create_in_tmp("unit-capacity");
+    REQUIRE(dir);
+    CapacityHistory h;
+    h.clients["web1"] = {{20'000, 5}, {20'001, 7}};
+    h.filesystems["/backups"] = {{20'001, 1ULL << 40}};
+    REQUIRE(write_capacity_history(dir->path(), h));
+    auto back = read_capacity_history(dir->path());
+    REQUIRE(back);
+    CHECK(back->clients["web1"].size() == 2);
+    CHECK(back->clients["web1"][1].bytes == 7);
+    CHECK(back->filesystems["/backups"][0].bytes == 1ULL << 40);
+
+    REQUIRE(util::atomic_write(capacity_history_path(dir->path()).string(),
+                               R"({"schema": 1, "clients": {"web1": [[2, 1], [1, 1]]},
+                                   "filesystems": {}})",
+                               0644));
+    auto bad = read_capacity_history(dir->path());
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().message().find("capacity.json") != std::string::npos);
+    CHECK(bad.error().message().find("out of order") != std::string::npos);
+}
