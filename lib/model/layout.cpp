@@ -1,5 +1,7 @@
 #include "model/layout.hpp"
 
+#include <algorithm>
+
 #include <sys/stat.h>
 
 #include "util/dir.hpp"
@@ -32,7 +34,48 @@ util::Expected<void> validate_host_name(std::string_view host) {
     if (host.find("..") != std::string_view::npos) {
         return util::fail(ExitCode::permanent, "use host name '{}': it contains '..'", host);
     }
+    for (auto reserved : k_reserved_host_names) {
+        if (host == reserved) {
+            return util::fail(ExitCode::permanent,
+                              "use host name '{}': the server's layout uses "
+                              "ROOT/systems/{}/ itself; pick another name",
+                              host, host);
+        }
+    }
     return {};
+}
+
+util::Expected<std::string> bucket_for_host(std::string_view host) {
+    using util::ExitCode;
+    TRY(validate_host_name(host));
+    // S3 bucket names need 3 to 63 characters.
+    std::string bucket = host.size() >= 3 ? std::string(host) : std::string(host) + "-restic";
+    auto refuse = [&](std::string_view why) {
+        return util::fail(ExitCode::permanent,
+                          "use host name '{}' for a versitygw client: its bucket '{}' would be no "
+                          "valid S3 bucket name ({}); pick another name, or --server rest-server",
+                          host, bucket, why);
+    };
+    bool ip = !bucket.empty() && std::all_of(bucket.begin(), bucket.end(), [](char c) {
+        return (c >= '0' && c <= '9') || c == '.';
+    }) && std::count(bucket.begin(), bucket.end(), '.') == 3;
+    if (ip) {
+        return refuse("it has the form of an IP address");
+    }
+    if (bucket.find(".-") != std::string::npos || bucket.find("-.") != std::string::npos) {
+        return refuse("a '.' next to a '-'");
+    }
+    for (std::string_view prefix : {"xn--", "sthree-", "amzn-s3-demo-"}) {
+        if (bucket.starts_with(prefix)) {
+            return refuse(fmt::format("it starts with '{}'", prefix));
+        }
+    }
+    for (std::string_view suffix : {"-s3alias", "--ol-s3", ".mrap", "--x-s3"}) {
+        if (bucket.ends_with(suffix)) {
+            return refuse(fmt::format("it ends with '{}'", suffix));
+        }
+    }
+    return bucket;
 }
 
 util::Expected<std::vector<std::string>> ServerLayout::clients() const {

@@ -16,10 +16,20 @@ namespace fs = std::filesystem;
 
 inline constexpr std::size_t k_max_host_length = 63;
 
+// The names the layout itself uses under <root>/systems/, beside the clients' directories: no
+// client may be called so (a client "removed" would receive every removed client's data).
+inline constexpr std::string_view k_reserved_host_names[] = {"conf", "removed"};
+
 // A client host name: 1 to 63 characters of lowercase letters, digits, '-' and '.', starting
-// and ending with a letter or digit, no "..": a DNS name that is safe as a path component, an
-// htpasswd user and (from 3 characters) an S3 bucket name. The error says what is wrong (100).
+// and ending with a letter or digit, no "..", none of k_reserved_host_names: a DNS name that is
+// safe as a path component and an htpasswd user. The error says what is wrong (100).
 util::Expected<void> validate_host_name(std::string_view host);
+
+// The S3 bucket a versitygw client's repository is in, for its host name: the name itself, or
+// with "-restic" appended when shorter than 3 characters. Refused (100, saying which rule) when
+// that is no valid bucket name: an IP address, a '.' next to a '-', "xn--", "sthree-" or
+// "amzn-s3-demo-" in front, "-s3alias", "--ol-s3", ".mrap" or "--x-s3" at the end.
+util::Expected<std::string> bucket_for_host(std::string_view host);
 
 // The paths of one client under the server root.
 struct ClientPaths {

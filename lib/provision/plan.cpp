@@ -123,8 +123,8 @@ ClientPlan plan_client(const ServerConfig& server, ClientConfig config, const Ow
     plan.storage_service = std::string(to_string(config.kind));
     fs::path data_dir = plan.shared ? shared_paths(layout, config.kind).data : plan.paths.data;
     if (config.kind == ServerKind::versitygw) {
-        // S3 bucket names need 3 to 63 characters.
-        config.bucket = config.host.size() >= 3 ? config.host : config.host + "-restic";
+        // provision_client has refused a host name that makes no valid bucket.
+        config.bucket = bucket_for_host(config.host).value_or(config.host);
         // On the shared gateway the account is named by its access key.
         config.user = plan.shared ? credentials.access_key : config.host;
         config.repository = data_dir / config.bucket;

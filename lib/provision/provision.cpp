@@ -199,6 +199,9 @@ Expected<ProvisionResult> provision_client(const ServerConfig& server,
     TRY(validate_host_name(request.host));
     ServerLayout layout(server.root);
     ClientConfig config = initial_client_config(server, request, default_client_address(server));
+    if (config.kind == ServerKind::versitygw) {
+        TRY(bucket_for_host(config.host));
+    }
     Owner owner = TRY(resolve_owner(config.owner_user, config.owner_group));
     Programs programs = TRY(resolve_programs(server, config.kind));
     TRY(prepare_root(server, layout));

@@ -227,6 +227,14 @@ TEST_CASE("new-restic-server: bad input is refused and changes nothing", "[new-r
     expect_refused({"-H", "../etc"}, 100, "host name");
     expect_refused({"-H", "Web2"}, 100, "host name");
     expect_refused({"-H", "web1"}, 100, "exists");
+    // Names the layout uses itself, and names that make no S3 bucket (both topologies).
+    expect_refused({"-H", "removed"}, 100, "layout");
+    expect_refused({"-H", "conf", "--server", "rest-server"}, 100, "layout");
+    for (const char* bad : {"192.168.1.1", "a.-b", "a-.b"}) {
+        expect_refused({"-H", bad, "--server", "versitygw"}, 100, "S3 bucket name");
+        expect_refused({"-H", bad, "--server", "versitygw", "--topology", "shared"}, 100,
+                       "S3 bucket name");
+    }
     auto web1 = server.client_config("web1");
     expect_refused({"-H", "web2", "-p", std::to_string(web1.port)}, 100, "another client");
     {

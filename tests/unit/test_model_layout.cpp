@@ -20,6 +20,36 @@ TEST_CASE("host names are DNS-like and safe as path components") {
     CHECK_FALSE(validate_host_name(std::string(64, 'a')));
 }
 
+TEST_CASE("host names the layout uses under ROOT/systems/ are refused, as permanent errors") {
+    for (auto reserved : k_reserved_host_names) {
+        INFO(reserved);
+        auto r = validate_host_name(reserved);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code() == backup::util::ExitCode::permanent);
+        CHECK(r.error().message().find("layout") != std::string::npos);
+    }
+    CHECK(validate_host_name("removed1"));
+    CHECK(validate_host_name("conf.example.com"));
+}
+
+TEST_CASE("a versitygw client's bucket follows the S3 bucket naming rules") {
+    CHECK(bucket_for_host("web1").value() == "web1");
+    CHECK(bucket_for_host("db").value() == "db-restic"); // 3 characters at least
+    CHECK(bucket_for_host("a.b.example.com").value() == "a.b.example.com");
+    CHECK(bucket_for_host("10.0.0.1a").value() == "10.0.0.1a");
+    CHECK(bucket_for_host("1.2.3").value() == "1.2.3");
+    for (const char* bad :
+         {"192.168.1.1", "10.0.0.1", "a.-b", "a-.b", "xn--web", "sthree-x", "amzn-s3-demo-x",
+          "web-s3alias", "web--ol-s3", "web.mrap", "web--x-s3"}) {
+        INFO(bad);
+        auto r = bucket_for_host(bad);
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code() == backup::util::ExitCode::permanent);
+        CHECK(r.error().message().find("S3 bucket name") != std::string::npos);
+    }
+    CHECK_FALSE(bucket_for_host("removed")); // the host name rules first
+}
+
 TEST_CASE("the server layout keeps the original paths") {
     ServerLayout layout("/backups");
     CHECK(layout.scan_dir() == "/backups/systems/conf/runit");
