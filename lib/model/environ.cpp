@@ -44,6 +44,9 @@ public:
         if (!done() && peek() == '~') {
             return bad("a leading '~' would be expanded by a shell; quote the value");
         }
+        if (m_line.find('\0') != std::string_view::npos) {
+            return bad("a NUL byte, which no shell variable can hold");
+        }
         a.value = TRY(value());
         skip_blanks();
         if (!done() && peek() != '#') {
@@ -94,6 +97,15 @@ private:
                 return expansion(c);
             } else if (std::string_view(";&|<>()").find(c) != std::string_view::npos) {
                 return bad(fmt::format("'{}' is shell syntax; quote the value", c));
+            } else if (c == '{') {
+                return bad("'{' would be expanded by bash (brace expansion: {a,b} gives b); "
+                           "quote the value");
+            } else if (c == '*' || c == '?' || c == '[') {
+                return bad(fmt::format("'{}' could be expanded to file names by a shell (export's "
+                                       "arguments are words); quote the value",
+                                       c));
+            } else if (c == '~' && !out.empty() && out.back() == ':') {
+                return bad("a '~' after ':' would be expanded by a shell; quote the value");
             } else {
                 out.push_back(c);
                 ++m_at;
@@ -144,10 +156,15 @@ util::Expected<std::vector<EnvAssignment>> parse_environ(std::string_view text,
             text.substr(pos, end == std::string_view::npos ? text.npos : end - pos);
         pos = end == std::string_view::npos ? text.size() : end + 1;
         ++number;
-        if (!line.empty() && line.back() == '\r') {
-            line.remove_suffix(1);
-        }
-        auto parsed = LineParser(line).parse();
+        // A shell keeps a carriage return in the value: what restic would get is not what the
+        // line shows.
+        auto parsed = !line.empty() && line.back() == '\r'
+                          ? util::Expected<EnvAssignment>(std::unexpected(util::Error(
+                                util::ExitCode::permanent,
+                                "the line ends in a carriage return (Windows line ends), which a "
+                                "shell keeps in the value; convert the file: sed -i 's/\\r$//' "
+                                "FILE")))
+                          : LineParser(line).parse();
         if (!parsed) {
             problems.push_back(
                 fmt::format("unable to load {}:{}: {}", file, number, parsed.error().message()));

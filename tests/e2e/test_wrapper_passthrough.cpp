@@ -153,6 +153,29 @@ TEST_CASE("restic-wrapper refuses environ files that are not private or that a s
         CHECK(r.exit_code() == 100);
         CHECK(r.err.find("run 'chmod 600 " + password.string() + "'") != std::string::npos);
     }
+    SECTION("password file readable by others names the line that set it") {
+        write_file(environ_file, good, 0600);
+        REQUIRE(::chmod(password.c_str(), 0644) == 0);
+        auto r = wrapper(environ_file, {"snapshots"});
+        CHECK(r.err.find(fmt::format("(RESTIC_PASSWORD_FILE set at {}:2)",
+                                     environ_file.string())) != std::string::npos);
+    }
+    SECTION("a missing CA file names the line that set it") {
+        write_file(environ_file, good + "export RESTIC_CACERT=/nonexistent/ca.pem\n", 0600);
+        auto r = wrapper(environ_file, {"snapshots"});
+        CHECK(r.exit_code() == 100);
+        CHECK(r.err.find(fmt::format("(RESTIC_CACERT set at {}:3)", environ_file.string())) !=
+              std::string::npos);
+    }
+    SECTION("brace expansion and Windows line ends") {
+        write_file(environ_file, good + "export X={a,b}\r\nexport Y={a,b}\n", 0600);
+        auto r = wrapper(environ_file, {"snapshots"});
+        CHECK(r.exit_code() == 100);
+        CHECK(r.err.find(fmt::format("{}:3: the line ends in a carriage return",
+                                     environ_file.string())) != std::string::npos);
+        CHECK(r.err.find(fmt::format("{}:4: '{{' would be expanded by bash",
+                                     environ_file.string())) != std::string::npos);
+    }
     SECTION("command substitution and backquotes") {
         write_file(environ_file,
                    good + fmt::format("export X=$(touch {})\nY=`touch {}`\n", pwned.string(),

@@ -22,7 +22,7 @@ TEST_CASE("environ files: export, quotes, comments") {
                            "export RESTIC_REPOSITORY=s3:http://backup:8101/web1\n"
                            "AWS_ACCESS_KEY_ID='AK$EY with space'\n"
                            "  export  SECRET=\"a \\\"quoted\\\" \\$ value\"  # trailing comment\n"
-                           "MIXED=a'b c'\"d\"\\ e\r\n"
+                           "MIXED=a'b c'\"d\"\\ e\n"
                            "EMPTY=\n",
                            "environ");
     REQUIRE(r);
@@ -47,14 +47,38 @@ TEST_CASE("environ files: anything a shell would run or expand is refused with i
                            "F=two words\n"
                            "G='unterminated\n"
                            "not an assignment\n"
-                           "H=~/x\n",
+                           "H=~/x\n"
+                           "I={a,b}\n"
+                           "J=*\n"
+                           "K=a?c\n"
+                           "L=[ab]\n"
+                           "M=/bin:~/bin\n"
+                           "N=windows\r\n"
+                           "O='quoted'\r\n" +
+                               std::string("P=a\0b\n", 6),
                            "/etc/restic/environ");
     REQUIRE_FALSE(r);
     std::string text = all_messages(r.error());
-    for (int line = 2; line <= 10; ++line) {
+    INFO(text);
+    CHECK(text.find("brace expansion") != std::string::npos);
+    CHECK(text.find("carriage return") != std::string::npos);
+    CHECK(text.find("NUL") != std::string::npos);
+    for (int line = 2; line <= 18; ++line) {
         INFO("line " << line);
         CHECK(text.find(fmt::format("/etc/restic/environ:{}:", line)) != std::string::npos);
     }
     CHECK(text.find("environ:1:") == std::string::npos);
     CHECK(r.error().code() == backup::util::ExitCode::permanent);
+}
+
+TEST_CASE("environ files: what a shell takes literally stays accepted") {
+    auto r = parse_environ("A='{a,b}'\nB=\"*\"\nC=a}b\nD=x~y\nE='/bin:~/bin'\nF=a=b\n", "environ");
+    INFO((r ? std::string() : all_messages(r.error())));
+    REQUIRE(r);
+    CHECK((*r)[0].value == "{a,b}");
+    CHECK((*r)[1].value == "*");
+    CHECK((*r)[2].value == "a}b");
+    CHECK((*r)[3].value == "x~y");
+    CHECK((*r)[4].value == "/bin:~/bin");
+    CHECK((*r)[5].value == "a=b");
 }
