@@ -87,7 +87,8 @@ util::Expected<void> write_capacity_history(const std::filesystem::path& root,
     Json json = {{"schema", k_capacity_history_schema},
                  {"clients", write_map(history.clients)},
                  {"filesystems", write_map(history.filesystems)}};
-    return util::atomic_write(path.string(), json.dump() + "\n", 0644);
+    // Mount points are the operator's paths, not necessarily UTF-8: written replaced.
+    return util::write_json_file(path.string(), json, 0644);
 }
 
 void add_sample(CapacitySeries& series, std::int64_t day, std::uint64_t bytes) {

@@ -169,7 +169,9 @@ TEST_CASE("backup-status: every state of a dedicated client, each row kept, exit
         auto broken_text = util::read_file(broken_yaml.string());
         REQUIRE(broken_text);
         REQUIRE(
-            util::atomic_write(broken_yaml.string(), "schema: 1\nhost: broken\nserver: [\n", 0644));
+            // A YAML error whose message holds an incomplete UTF-8 sequence (a Latin-1 'é' after
+            // a backslash): it must not cost the other clients their report.
+            util::atomic_write(broken_yaml.string(), "schema: 1\nhost: broken\nbad: \"\\\xe9\"\n", 0644));
 
         run = run_status(server);
         INFO(run.table);
