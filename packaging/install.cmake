@@ -39,11 +39,15 @@ if(NOT status EQUAL 0)
 endif()
 file(INSTALL DESTINATION "${CMAKE_INSTALL_PREFIX}/lib/systemd/system" TYPE FILE FILES "${unit}")
 
-# The cron job and the service run restic-wrapper by its absolute path: where it was installed.
-foreach(name restic-wrapper.cron restic-wrapper.service)
+# The cron files and services run the tools by their absolute paths (where they were installed)
+# and name the root they were installed for.
+file(GLOB scheduled RELATIVE "${source_dir}/examples" "${source_dir}/examples/*.cron"
+     "${source_dir}/examples/*.service")
+foreach(name ${scheduled})
   file(READ "${source_dir}/examples/${name}" text)
-  string(REPLACE "/usr/local/bin/restic-wrapper" "${CMAKE_INSTALL_PREFIX}/bin/restic-wrapper"
-                 text "${text}")
+  string(REPLACE "/usr/local/bin/" "${CMAKE_INSTALL_PREFIX}/bin/" text "${text}")
+  string(REPLACE " /backups" " ${root}" text "${text}")
+  string(REPLACE "=/backups" "=${root}" text "${text}")
   file(WRITE "${work_dir}/${name}" "${text}")
   file(INSTALL DESTINATION "${CMAKE_INSTALL_PREFIX}/share/doc/restic-backup-toolkit/examples"
        TYPE FILE FILES "${work_dir}/${name}")

@@ -132,6 +132,21 @@ void print_next_steps(const ProvisionResult& result) {
                     : std::string())));
 }
 
+void print_removal(const std::string& host, const RemovedClient& removed) {
+    print(removed.kept_data.empty() ? fmt::format("Removed {} and its data.\n", host)
+                                    : fmt::format("Removed {}; its data is kept in {}\n", host,
+                                                  removed.kept_data.string()));
+    if (removed.destinations.empty()) {
+        return;
+    }
+    std::string text = "Its destinations still hold its replicas (never deleted here); delete or "
+                       "move them before a new client of that name uses them:\n";
+    for (const auto& d : removed.destinations) {
+        text += fmt::format("  {}: {}\n", d.name, d.is_local() ? d.path.string() : d.remote);
+    }
+    print(text);
+}
+
 void print_renewal(const ServerConfig& server, const RenewalReport& report) {
     for (const auto& r : report.renewed) {
         print(fmt::format("Renewed the certificate of {}: valid until {}.\n", r.instance,
@@ -208,10 +223,7 @@ util::ExitCode new_restic_server_command(const NewResticServerArguments& a) {
         print(fmt::format("{} {}'s access to the shared storage server.\n",
                           a.enable ? "Enabled" : "Disabled", a.host));
     } else if (a.remove) {
-        auto kept = util::value_or_throw(remove_client(server, a.host, a.delete_data));
-        print(kept.empty()
-                  ? fmt::format("Removed {} and its data.\n", a.host)
-                  : fmt::format("Removed {}; its data is kept in {}\n", a.host, kept.string()));
+        print_removal(a.host, util::value_or_throw(remove_client(server, a.host, a.delete_data)));
     } else if (a.rotate) {
         auto config = util::value_or_throw(rotate_client_keys(server, a.host));
         auto paths = ServerLayout(server.root).client(a.host);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,10 +11,12 @@
 #include "provision/clients.hpp"
 #include "provision/plan.hpp"
 #include "provision/ports.hpp"
+#include "provision/reach.hpp"
 #include "provision/shared_instance.hpp"
 #include "provision/tls.hpp"
 #include "util/fs.hpp"
 #include "util/lock.hpp"
+#include "util/process.hpp"
 #include "util/tls.hpp"
 #include "util/undo.hpp"
 
@@ -24,20 +27,105 @@ using util::Expected;
 
 namespace {
 
-// The root must exist (an administrator's choice, not ours to invent); its systems/ and scan
-// directory are ours.
-Expected<void> prepare_root(const ServerConfig& server, const ServerLayout& layout) {
+// The root must exist (an administrator's choice, not ours to invent).
+Expected<void> check_root(const ServerConfig& server) {
     std::error_code ec;
     if (!fs::is_directory(server.root, ec)) {
         return util::fail(ExitCode::permanent, "use root {}: not a directory",
                           server.root.string());
     }
+    return {};
+}
+
+// Its systems/ and scan directory are ours.
+Expected<void> prepare_root(const ServerLayout& layout) {
+    std::error_code ec;
     for (const auto& dir : {layout.systems(), layout.systems() / "conf", layout.scan_dir()}) {
         if (!fs::is_directory(dir, ec) && ::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
             return util::fail_errno(errno, fmt::format("create directory {}", dir.string()));
         }
     }
     return {};
+}
+
+// rclone as restic-replicate finds it: installed with the toolkit, else on PATH.
+Expected<std::string> find_rclone() {
+    if (auto bundled = util::bundled_program("rclone")) {
+        return *bundled;
+    }
+    const char* path = std::getenv("PATH");
+    if (auto found = util::find_executable("rclone", path != nullptr ? path : "/usr/bin:/bin")) {
+        return fs::absolute(*found).string();
+    }
+    return util::fail(ExitCode::permanent,
+                      "find rclone: a remote destination is copied with it, and it is neither "
+                      "installed with the toolkit nor on PATH (apt-get install rclone); nothing "
+                      "was changed");
+}
+
+// A local destination must be an empty directory the service user can write, or missing below
+// a directory that exists (a missing parent may be a disk that is not mounted: never made
+// here). Missing ones are returned, to be made when the client is committed.
+Expected<std::optional<fs::path>> check_local_destination(const Destination& d, const Owner& owner,
+                                                          std::vector<Reach>& reaches) {
+    std::error_code ec;
+    std::string what = fmt::format("destination {}", d.name);
+    if (!fs::exists(fs::symlink_status(d.path, ec))) {
+        fs::path parent = d.path.parent_path();
+        if (!fs::is_directory(parent, ec)) {
+            return util::fail(ExitCode::permanent,
+                              "use {} ({}): {} does not exist (a disk not mounted?); make it, "
+                              "or make the destination itself: install -d -o {} -g {} -m 0700 "
+                              "{}; nothing was changed",
+                              what, d.path.string(), parent.string(), owner.user, owner.group,
+                              d.path.string());
+        }
+        reaches.push_back({parent, Reach::Need::search, what + "'s parent"});
+        return d.path;
+    }
+    if (!fs::is_directory(d.path, ec)) {
+        return util::fail(ExitCode::permanent, "use {} ({}): not a directory; nothing was changed",
+                          what, d.path.string());
+    }
+    if (!fs::is_empty(d.path, ec)) {
+        bool repository = fs::exists(d.path / "config", ec);
+        return util::fail(ExitCode::permanent,
+                          "use {} ({}): it {} (a replica of a removed client of that name?); move "
+                          "it away or delete it, or give the client another destination; nothing "
+                          "was changed",
+                          what, d.path.string(),
+                          repository ? "holds a restic repository" : "is not empty");
+    }
+    reaches.push_back({d.path, Reach::Need::read_write, what});
+    return std::nullopt;
+}
+
+// Before anything is written: every program the client's services run, the root and every
+// destination must be within the service user's reach. Returns the destination directories to
+// make.
+Expected<std::vector<fs::path>> check_service_reach(const ServerConfig& server,
+                                                    const ClientConfig& config,
+                                                    const Programs& programs, const Owner& owner) {
+    std::vector<Reach> reaches = {
+        {programs.storage, Reach::Need::execute, std::string(to_string(config.kind))},
+        {programs.syncd, Reach::Need::execute, "backup-syncd"},
+        {programs.replicate, Reach::Need::execute, "restic-replicate"},
+        {server.root, Reach::Need::search, "the root"},
+    };
+    std::vector<fs::path> to_make;
+    bool remote = false;
+    for (const auto& d : config.destinations) {
+        if (!d.is_local()) {
+            remote = true;
+        } else if (auto missing = TRY(check_local_destination(d, owner, reaches))) {
+            to_make.push_back(*missing);
+        }
+    }
+    if (remote) {
+        reaches.push_back({TRY(find_rclone()), Reach::Need::execute, "rclone"});
+    }
+    TRY(check_reach(owner, reaches));
+    return to_make;
 }
 
 // A dedicated client's own port and TLS as the server config says, or the shared instance's
@@ -152,8 +240,13 @@ Expected<void> build_client(const ServerConfig& server, const std::optional<Auth
 // Makes the client real: its account and bucket on a shared versitygw, the staging directory
 // renamed into place, a shared rest-server's htpasswd. Undone in reverse when a step fails.
 Expected<void> commit_client(const ServerConfig& server, const ServerLayout& layout,
-                             const ClientPlan& plan, util::TempDir& staging, const Owner& owner) {
+                             const ClientPlan& plan, util::TempDir& staging, const Owner& owner,
+                             const std::vector<fs::path>& destinations_to_make) {
     util::UndoStack undo;
+    for (const auto& dir : destinations_to_make) {
+        TRY(make_dir(dir, 0700, &owner));
+        undo.push([dir] { ::rmdir(dir.c_str()); });
+    }
     const ClientConfig& config = plan.config;
     if (plan.shared && config.kind == ServerKind::versitygw) {
         VersitygwAdmin admin = TRY(shared_admin(server, layout));
@@ -204,7 +297,10 @@ Expected<ProvisionResult> provision_client(const ServerConfig& server,
     }
     Owner owner = TRY(resolve_owner(config.owner_user, config.owner_group));
     Programs programs = TRY(resolve_programs(server, config.kind));
-    TRY(prepare_root(server, layout));
+    TRY(check_root(server));
+    std::vector<fs::path> destinations_to_make =
+        TRY(check_service_reach(server, config, programs, owner));
+    TRY(prepare_root(layout));
     auto lock = TRY(lock_server(layout));
     ClientPaths final_paths = layout.client(config.host);
     std::error_code ec;
@@ -238,7 +334,7 @@ Expected<ProvisionResult> provision_client(const ServerConfig& server,
         return std::unexpected(
             ok.error().with_context(fmt::format("provision {}", plan.config.host)));
     }
-    TRY(commit_client(server, layout, plan, staging, owner));
+    TRY(commit_client(server, layout, plan, staging, owner, destinations_to_make));
     return ProvisionResult{plan.config, plan.paths, layout.enable_link(plan.config.host),
                            server.tls.client_ca_file};
 }

@@ -56,9 +56,14 @@ util::Expected<ProvisionResult> provision_client(const ServerConfig& server,
 // runs. A shared client's user goes first; its repository is moved out of the shared data
 // directory like a dedicated client's data. Credentials, service directories and state go; the data
 // is kept, moved to <root>/systems/removed/<host>-<UTC time>/data, unless delete_data. Returns
-// where the data went (empty when deleted).
-util::Expected<fs::path> remove_client(const ServerConfig& server, const std::string& host,
-                                       bool delete_data);
+// where the data went (empty when deleted) and the client's destinations, which are never touched:
+// they still hold its replicas.
+struct RemovedClient {
+    fs::path kept_data;
+    std::vector<Destination> destinations;
+};
+util::Expected<RemovedClient> remove_client(const ServerConfig& server, const std::string& host,
+                                            bool delete_data);
 
 // Replaces a client's credentials and rewrites its environ file. A running dedicated storage
 // server is restarted (sv restart) to take them. A shared one is not: versitygw gets the new

@@ -59,8 +59,8 @@ Expected<void> move_shared_repository(const ClientConfig& config, const fs::path
 
 } // namespace
 
-Expected<fs::path> remove_client(const ServerConfig& server, const std::string& host,
-                                 bool delete_data) {
+Expected<RemovedClient> remove_client(const ServerConfig& server, const std::string& host,
+                                      bool delete_data) {
     ServerLayout layout(server.root);
     ClientConfig config = TRY(existing_client(layout, host));
     auto lock = TRY(lock_server(layout));
@@ -98,9 +98,9 @@ Expected<fs::path> remove_client(const ServerConfig& server, const std::string& 
         if (ec) {
             return util::fail_errno(ec.value(), fmt::format("remove {}", target.string()));
         }
-        return fs::path();
+        return RemovedClient{fs::path(), config.destinations};
     }
-    return target / "data";
+    return RemovedClient{target / "data", config.destinations};
 }
 
 } // namespace backup::core

@@ -253,7 +253,7 @@ TEST_CASE("backup-status: every state of a dedicated client, each row kept, exit
     require_no_processes(dir->path());
 }
 
-TEST_CASE("backup-status: a shared instance that is down makes its clients failing; a disabled "
+TEST_CASE("backup-status: a shared instance that is down makes its clients failing, a disabled "
           "shared client is disabled",
           "[backup-status][shared]") {
     auto dir = util::TempDir::create_in_tmp("e2e-status-shared");

@@ -4,7 +4,9 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <thread>
 
 #include "model/runit.hpp"
@@ -258,6 +260,64 @@ TEST_CASE("new-restic-server: bad input is refused and changes nothing", "[new-r
     CHECK(r.err.starts_with("new-restic-server: error: unable to create directory /proc/self/"));
     auto missing = server.new_restic_server({"-H", "web2", "--root", "/nonexistent"});
     CHECK(missing.exit_code() == 100);
+}
+
+TEST_CASE("new-restic-server: what the service user cannot reach is refused before anything is "
+          "written, destinations are made or refused",
+          "[new-restic-server]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-nrs");
+    REQUIRE(dir);
+    fs::path replicas = dir->path() / "replicas";
+    BackupServer server(dir->path(), fmt::format("destinations:\n"
+                                                 "  - {{name: disk2, path: '{}/{{host}}'}}\n",
+                                                 replicas.string()));
+    auto expect_refused = [&](const std::string& host, const std::string& text) {
+        auto before = tree_listing(server.root());
+        auto r = server.new_restic_server({"-H", host});
+        INFO(r.out << r.err);
+        CHECK(r.exit_code() == 100);
+        CHECK(r.err.starts_with("new-restic-server: error: unable to "));
+        CHECK(r.err.find(text) != std::string::npos);
+        CHECK(tree_listing(server.root()) == before);
+    };
+    // The destination's parent is missing (a disk not mounted?): never made, the command given.
+    expect_refused("web1",
+                   "install -d -o nobody -g nogroup -m 0700 " + (replicas / "web1").string());
+    fs::create_directory(replicas);
+    fs::permissions(replicas, fs::perms(0700));
+    expect_refused("web1", "reach destination disk2's parent");
+    fs::permissions(replicas, fs::perms(0755));
+
+    // A program the service user cannot execute: the file itself, then a directory above it.
+    fs::path versitygw = dir->path() / "bin/versitygw";
+    fs::permissions(versitygw, fs::perms(0700));
+    expect_refused("web1", "run versitygw (" + versitygw.string() +
+                               ") as the service user nobody: Permission denied");
+    fs::permissions(versitygw, fs::perms(0755));
+    fs::permissions(dir->path() / "bin", fs::perms(0700));
+    expect_refused("web1", "it cannot search " + (dir->path() / "bin").string());
+    fs::permissions(dir->path() / "bin", fs::perms(0755));
+    CHECK_FALSE(fs::exists(replicas / "web1"));
+
+    // Reachable: the destination is made for the service user, 0700, and the client works.
+    server.provision("web1", "versitygw");
+    struct stat st {};
+    REQUIRE(::stat((replicas / "web1").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0700);
+    const passwd* nobody = ::getpwnam("nobody");
+    REQUIRE(nobody != nullptr);
+    CHECK(st.st_uid == nobody->pw_uid);
+
+    // Removed, its replica stays and the output says so; the name cannot reuse it by accident.
+    auto removed = server.new_restic_server({"-H", "web1", "--remove"});
+    INFO(removed.out << removed.err);
+    REQUIRE(removed.success());
+    CHECK(removed.out.find("disk2: " + (replicas / "web1").string()) != std::string::npos);
+    REQUIRE(util::atomic_write((replicas / "web1/config").string(), "x", 0600));
+    expect_refused("web1", "holds a restic repository");
+    fs::remove(replicas / "web1/config");
+    server.provision("web1", "versitygw");
+    require_no_processes(dir->path());
 }
 
 TEST_CASE("new-restic-server: remove keeps data and is refused while enabled, keys rotate",

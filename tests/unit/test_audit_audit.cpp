@@ -416,7 +416,7 @@ TEST_CASE("audit: the findings of a damaged repository name the right files", "[
     CHECK(again.temporary_files == 0);
 }
 
-TEST_CASE("audit: an empty config is a finding; an empty directory is no repository yet",
+TEST_CASE("audit: an empty config is a finding, an empty directory is no repository yet",
           "[audit]") {
     auto dir = TempDir::create_in_tmp("unit-audit");
     REQUIRE(dir);

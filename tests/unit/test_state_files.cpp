@@ -12,7 +12,7 @@ using namespace backup;
 using namespace backup::core;
 using util::TempDir;
 
-TEST_CASE("state: backup-syncd's status round-trips; its schema is checked") {
+TEST_CASE("state: backup-syncd's status round-trips, its schema is checked") {
     auto dir = TempDir::create_in_tmp("unit-state");
     REQUIRE(dir);
     auto none = read_sync_status(dir->path());

@@ -111,7 +111,7 @@ TEST_CASE("status: an initialised client without a snapshot since provisioning g
     CHECK(kinds_of(s.clients[0]) == std::vector<std::string>{"stale"});
 }
 
-TEST_CASE("status: an old snapshot is stale; a service down on top of it is failing") {
+TEST_CASE("status: an old snapshot is stale, a service down on top of it is failing") {
     auto c = healthy();
     c.newest_snapshot = k_now - 30 * k_hour;
     auto s = judged({c});

@@ -65,7 +65,7 @@ TEST_CASE("retry delays double and are capped") {
     CHECK(retry_delay(1000, 5s, 60s) == 60s);
 }
 
-TEST_CASE("sync state round-trips; a bad state file is refused") {
+TEST_CASE("sync state round-trips, a bad state file is refused") {
     auto dir = TempDir::create_in_tmp("unit-syncd");
     REQUIRE(dir);
     auto fresh = read_sync_state(dir->path());

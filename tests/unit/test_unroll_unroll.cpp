@@ -249,7 +249,7 @@ TEST_CASE("unroll: excludes every sibling on the spine and reads only spine dire
                                          tree.host("/var") + "\n" + tree.host("/vmlinuz") + "\n");
 }
 
-TEST_CASE("unroll: an include below an include is redundant; nothing below one is read") {
+TEST_CASE("unroll: an include below an include is redundant, nothing below one is read") {
     Tree tree({"usr/local/bin/tool", "usr/share/doc/x", "usr/lib/libc.so", "opt/a/b/c/", "srv/"});
     RecordingFileSystem fs;
     auto result =
@@ -298,7 +298,7 @@ TEST_CASE("unroll: an include that is a symlink is kept as the link, not followe
     CHECK(result.stats.kept_links == 0);
 }
 
-TEST_CASE("unroll: missing includes are problems that add no spine; the rest is complete") {
+TEST_CASE("unroll: missing includes are problems that add no spine, the rest is complete") {
     Tree tree({"etc/passwd", "etc/ssl/", "home/alice/", "data/file", "loop1 -> loop2",
                "loop2 -> loop1", "dangling -> nowhere"});
     RecordingFileSystem fs;
