@@ -251,11 +251,16 @@ bool RepositoryAudit::hash() {
         }
         return false;
     }
-    auto entries = list_audit_entries(m_target.repository);
+    std::vector<util::Error> unlisted;
+    auto entries = list_audit_entries(m_target.repository, &unlisted);
     if (!entries) {
         m_report.errors.push_back(entries.error());
         return false;
     }
+    // What could not be listed is reported and keeps this cycle from counting as a full
+    // coverage; the rest is audited as usual.
+    m_report.directories_unlisted = unlisted.size();
+    m_report.errors.insert(m_report.errors.end(), unlisted.begin(), unlisted.end());
     m_report.files_listed = entries->size();
     if (entries->empty()) {
         m_report.notes.push_back(
@@ -316,20 +321,27 @@ void RepositoryAudit::tally(const std::vector<AuditEntry>& entries,
 void RepositoryAudit::advance(const std::vector<AuditEntry>& entries,
                               const std::vector<std::size_t>& selected, std::size_t done) {
     AuditRotation& rotation = m_state.rotation;
+    // A file or directory that could not be read was not verified: the pass or cycle goes on
+    // (a bad sector must not stall the audit) but is no full coverage.
+    bool complete = m_report.files_unreadable == 0 && m_report.directories_unlisted == 0;
     if (m_options.all) {
         if (m_report.slot_finished) {
-            m_state.last_full_coverage = AuditCoverage{m_pass_started, m_report.finished};
+            if (complete) {
+                m_state.last_full_coverage = AuditCoverage{m_pass_started, m_report.finished};
+            }
             m_state.full.reset();
         } else if (done > 0) {
             m_state.full = AuditFullPass{m_pass_started, entries[selected[done - 1]].relative};
         }
     } else if (m_report.slot_finished) {
         int next = (rotation.position + 1) % rotation.length;
-        if (next == 0 && rotation.cycle_started) {
+        rotation.incomplete = rotation.incomplete || !complete;
+        if (next == 0 && rotation.cycle_started && !rotation.incomplete) {
             m_state.last_full_coverage = AuditCoverage{*rotation.cycle_started, m_report.finished};
         }
         if (next == 0) {
             rotation.cycle_started.reset();
+            rotation.incomplete = false;
         }
         rotation.position = next;
         rotation.resume_after.reset();

@@ -74,6 +74,7 @@ struct AuditReport {
     std::uint64_t bytes_checked = 0;
     std::size_t files_vanished = 0;
     std::size_t files_unreadable = 0;
+    std::size_t directories_unlisted = 0; // below the repository: their files were not audited
     std::size_t files_left = 0; // carried over: the budget ran out
     std::uint64_t bytes_left = 0;
     std::size_t temporary_files = 0; // young temporary names, not findings

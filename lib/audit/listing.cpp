@@ -20,22 +20,42 @@ namespace {
 // hostile tree from exhausting descriptors or the stack.
 constexpr int k_max_depth = 32;
 
-util::Expected<void> walk(const util::Fd& dir, const std::string& root, const std::string& prefix,
-                          int depth, std::vector<AuditEntry>& out) {
+struct Walk {
+    const std::string& root;
+    std::vector<AuditEntry>& out;
+    std::vector<util::Error>* unlisted; // where what cannot be read goes, or nullptr: it fails
+
+    // The error, recorded when the walk goes on past it.
+    util::Expected<void> skip(util::Expected<void> error) const {
+        if (unlisted == nullptr || error) {
+            return error;
+        }
+        unlisted->push_back(error.error());
+        return {};
+    }
+};
+
+util::Expected<void> walk(const util::Fd& dir, const Walk& w, const std::string& prefix,
+                          int depth) {
+    const std::string& root = w.root;
     std::string shown = prefix.empty() ? root : fmt::format("{}/{}", root, prefix);
     if (depth > k_max_depth) {
         return util::fail(ExitCode::permanent, "list {}: nested deeper than {} directories", shown,
                           k_max_depth);
     }
-    auto names = TRY(util::read_directory_fd(dir.get(), shown));
-    for (const auto& name : names) {
+    auto names = util::read_directory_fd(dir.get(), shown);
+    if (!names) {
+        return depth == 0 ? std::unexpected(names.error()) : w.skip(std::unexpected(names.error()));
+    }
+    for (const auto& name : *names) {
         std::string relative = prefix.empty() ? name.name : fmt::format("{}/{}", prefix, name.name);
         struct stat st {};
         if (::fstatat(dir.get(), name.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
             if (errno == ENOENT) {
                 continue; // removed since readdir: a lock, or a pack that prune removed
             }
-            return util::fail_errno(errno, fmt::format("stat {}/{}", root, relative));
+            TRY(w.skip(util::fail_errno(errno, fmt::format("stat {}/{}", root, relative))));
+            continue;
         }
         if (S_ISDIR(st.st_mode)) {
             util::Fd sub(::openat(dir.get(), name.name.c_str(),
@@ -44,9 +64,10 @@ util::Expected<void> walk(const util::Fd& dir, const std::string& root, const st
                 if (errno == ENOENT) {
                     continue;
                 }
-                return util::fail_errno(errno, fmt::format("list {}/{}", root, relative));
+                TRY(w.skip(util::fail_errno(errno, fmt::format("list {}/{}", root, relative))));
+                continue;
             }
-            TRY(walk(sub, root, relative, depth + 1, out));
+            TRY(walk(sub, w, relative, depth + 1));
             continue;
         }
         AuditEntry entry;
@@ -55,17 +76,18 @@ util::Expected<void> walk(const util::Fd& dir, const std::string& root, const st
         entry.size = static_cast<std::uint64_t>(st.st_size);
         entry.mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec);
         entry.relative = std::move(relative);
-        out.push_back(std::move(entry));
+        w.out.push_back(std::move(entry));
     }
     return {};
 }
 
 } // namespace
 
-util::Expected<std::vector<AuditEntry>> list_audit_entries(const std::string& root) {
+util::Expected<std::vector<AuditEntry>> list_audit_entries(const std::string& root,
+                                                           std::vector<util::Error>* unlisted) {
     util::Fd fd = TRY(util::open_fd(root, O_RDONLY | O_DIRECTORY));
     std::vector<AuditEntry> entries;
-    TRY(walk(fd, root, "", 0, entries));
+    TRY(walk(fd, Walk{root, entries, unlisted}, "", 0));
     std::sort(entries.begin(), entries.end(),
               [](const AuditEntry& a, const AuditEntry& b) { return a.relative < b.relative; });
     return entries;

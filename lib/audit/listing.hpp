@@ -29,8 +29,11 @@ struct AuditEntry {
 
 // Every entry under root except directories, sorted by relative path, with size and mtime
 // (lstat). Entries that vanish while the tree is walked are left out: restic removes its locks,
-// and prune removes packs, at any time. Errors (111) name the directory or file.
-util::Expected<std::vector<AuditEntry>> list_audit_entries(const std::string& root);
+// and prune removes packs, at any time. Errors (111) name the directory or file. With unlisted,
+// a directory below root that cannot be listed (or an entry that cannot be stat'ed) is recorded
+// there and the walk goes on with the rest: one data/XX at mode 000 must not blind the audit.
+util::Expected<std::vector<AuditEntry>>
+list_audit_entries(const std::string& root, std::vector<util::Error>* unlisted = nullptr);
 
 // Whether relative is a name that a storage server, restic, rclone or this toolkit writes before
 // renaming to the final name: "*.rest-server-temp" (rest-server), "*-tmp-*" (restic's local

@@ -347,7 +347,9 @@ void DestinationRun::count_missing() {
 
 DestinationReport DestinationRun::finish() {
     count_missing();
-    if (m_rep.state != ReplicaState::failed && (m_rep.refused > 0 || m_rep.differing > 0)) {
+    bool unlisted = !m_ctx.source.unlisted.empty();
+    if (m_rep.state != ReplicaState::failed &&
+        (m_rep.refused > 0 || m_rep.differing > 0 || unlisted)) {
         m_rep.state = ReplicaState::incomplete;
     }
     if (m_rep.state == ReplicaState::ok) {

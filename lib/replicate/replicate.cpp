@@ -65,6 +65,9 @@ ExitCode ReplicateReport::exit_code() const {
             code = ExitCode::findings;
         }
     }
+    if (!unlisted.empty() && (code == ExitCode::ok || code == ExitCode::findings)) {
+        code = ExitCode::temporary; // a read that may work next time
+    }
     if (status_error && code == ExitCode::ok) {
         code = ExitCode::temporary;
     }
@@ -217,6 +220,15 @@ ReplicateReport replicate(const ReplicateJob& job, const ReplicateOptions& optio
         report.error = source.error();
         finish_times();
         return report;
+    }
+    for (const auto& [relative, error] : source->unlisted) {
+        // Nothing of it is copied; the rest is. Reported with the unreadable files.
+        report.unlisted.push_back(relative + "/");
+        report.unreadable.push_back(relative + "/");
+        if (options.log) {
+            options.log(LogLevel::error,
+                        fmt::format("{}; its files are not replicated this run", error.message()));
+        }
     }
     report.source_files = source->file_count();
     report.source_snapshots = source->ids[phase_index(ReplicatePhase::snapshots)].size();

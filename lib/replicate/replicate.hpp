@@ -118,6 +118,9 @@ struct ReplicateReport {
     std::size_t source_snapshots = 0;
     std::vector<std::string> corrupt;    // source files whose content does not match their name
     std::vector<std::string> unreadable; // source files that could not be read
+    // Source directories that could not be listed ("data/3f/", also in unreadable): their files
+    // were not copied; a later run that can read them copies them.
+    std::vector<std::string> unlisted;
     std::vector<DestinationReport> destinations;
     // The run could not start (source unreadable or not a repository, lock held, state
     // directory unusable): nothing was copied and no status written.
@@ -132,8 +135,9 @@ struct ReplicateReport {
     //   100 the run could not start for a permanent reason, or every destination failed for a
     //       permanent reason (a different config, an unknown remote, a file that differs);
     //   111 the run could not start for a temporary reason, every destination failed and at
-    //       least one for a temporary reason (a disk not mounted, a network error), or
-    //       everything else was fine but the status file could not be written.
+    //       least one for a temporary reason (a disk not mounted, a network error), a source
+    //       directory could not be listed, or everything else was fine but the status file
+    //       could not be written.
     util::ExitCode exit_code() const;
     // The status file's record (state/replicate_status.hpp).
     ReplicateStatus to_status() const;

@@ -37,10 +37,13 @@ namespace {
 
 // The files of one phase directory (relative_dir below the repository), added to repo: a
 // missing directory is empty.
-Expected<void> take_directory(SourceRepository& repo, const std::string& relative_dir) {
-    auto entries =
-        TRY(util::read_directory(repo.root + "/" + relative_dir, util::IfMissing::empty));
-    for (auto& entry : entries) {
+void take_directory(SourceRepository& repo, const std::string& relative_dir) {
+    auto entries = util::read_directory(repo.root + "/" + relative_dir, util::IfMissing::empty);
+    if (!entries) {
+        repo.unlisted.emplace_back(relative_dir, entries.error());
+        return;
+    }
+    for (auto& entry : *entries) {
         std::string relative = fmt::format("{}/{}", relative_dir, entry.name);
         auto phase = replicate_phase(classify_repository_path(relative));
         if (entry.type != util::EntryType::regular || !phase || *phase == ReplicatePhase::config) {
@@ -49,7 +52,6 @@ Expected<void> take_directory(SourceRepository& repo, const std::string& relativ
         }
         repo.ids[phase_index(*phase)].push_back(std::move(entry.name));
     }
-    return {};
 }
 
 Expected<void> read_config(SourceRepository& repo) {
@@ -89,17 +91,20 @@ Expected<SourceRepository> list_source_repository(const std::string& root) {
         return util::fail(ExitCode::permanent, "read repository {}: not a directory", root);
     }
     // Snapshots first, then index, then data, then keys: see the header.
-    TRY(take_directory(repo, "snapshots"));
-    TRY(take_directory(repo, "index"));
-    auto data_dirs = TRY(util::read_directory(root + "/data", util::IfMissing::empty));
-    for (const auto& sub : data_dirs) {
+    take_directory(repo, "snapshots");
+    take_directory(repo, "index");
+    auto data_dirs = util::read_directory(root + "/data", util::IfMissing::empty);
+    if (!data_dirs) {
+        repo.unlisted.emplace_back("data", data_dirs.error());
+    }
+    for (const auto& sub : data_dirs ? *data_dirs : std::vector<util::DirEntry>{}) {
         if (sub.type != util::EntryType::directory) {
             ++repo.ignored; // a pack directly under data/ is misplaced: restic never reads it
             continue;
         }
-        TRY(take_directory(repo, "data/" + sub.name));
+        take_directory(repo, "data/" + sub.name);
     }
-    TRY(take_directory(repo, "keys"));
+    take_directory(repo, "keys");
     TRY(read_config(repo));
     for (auto& list : repo.ids) {
         std::sort(list.begin(), list.end());

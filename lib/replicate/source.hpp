@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace backup::core {
@@ -30,6 +31,9 @@ struct SourceRepository {
     // Entries that are not copied: locks, temporary names of servers and of restic, misplaced
     // packs, strays, anything that is not a regular file.
     std::size_t ignored = 0;
+    // Directories that could not be listed ("data/3f"), with why: their files are not copied
+    // this run, everything else is.
+    std::vector<std::pair<std::string, util::Error>> unlisted;
 
     // Repository files to replicate: the content-addressed ones, plus config when present.
     std::size_t file_count() const;
@@ -43,8 +47,9 @@ struct SourceRepository {
 // anything else is never copied, so never listed). The directories are read in reverse phase
 // order (snapshots first), so that a snapshot in the listing has its index and packs in it too
 // even while a backup writes new files. Entries that vanish while listing (prune, restic's temp
-// files) are left out; a missing directory is empty. Errors: root is not a directory (100), a
-// directory or config cannot be read (111).
+// files) are left out; a missing directory is empty. A directory below root that cannot be listed
+// goes into unlisted and the rest is listed (one data/XX at mode 000 must not stop every copy).
+// Errors: root is not a directory (100), root or config cannot be read (111).
 util::Expected<SourceRepository> list_source_repository(const std::string& root);
 
 // What a source file turned out to be when it was read for copying.

@@ -44,7 +44,8 @@ Json audit_state_to_json(const AuditState& state) {
          {{"length", state.rotation.length},
           {"position", state.rotation.position},
           {"resume_after", optional_string(state.rotation.resume_after)},
-          {"cycle_started", optional_string(state.rotation.cycle_started)}}},
+          {"cycle_started", optional_string(state.rotation.cycle_started)},
+          {"incomplete", state.rotation.incomplete}}},
         {"full", full},
         {"last_full_coverage", coverage_to_json(state.last_full_coverage)},
         {"last_run", state.last_run},
@@ -65,6 +66,9 @@ util::Expected<AuditState> audit_state_from_json(const Json& json, std::string_v
             static_cast<int>(r.integer(*rotation, "position", "rotation", 0, 1'000'000));
         s.rotation.resume_after = r.optional_string(*rotation, "resume_after", "rotation");
         s.rotation.cycle_started = r.optional_time(*rotation, "cycle_started", "rotation");
+        // Absent in the files of earlier versions.
+        s.rotation.incomplete =
+            rotation->contains("incomplete") && r.boolean(*rotation, "incomplete", "rotation");
         if (s.rotation.position > 0 && s.rotation.position >= s.rotation.length) {
             r.problem("rotation.position", fmt::format("{} is outside a cycle of {}",
                                                        s.rotation.position, s.rotation.length));

@@ -33,6 +33,8 @@ struct AuditRotation {
     std::optional<std::string> resume_after;
     // When this cycle's slot 0 was begun; absent before that.
     std::optional<std::string> cycle_started;
+    // A file or directory of this cycle could not be read: its end is no full coverage.
+    bool incomplete = false;
 };
 
 // A full pass (--all) that a budget interrupted; the next --all run continues it.

@@ -31,10 +31,23 @@ std::string trimmed(std::string_view text) {
     return std::string(text);
 }
 
+// A help text that begins with its own "Usage:" lines (a tool with two forms) replaces CLI11's
+// one-line usage instead of being followed by it.
+class HelpFormatter : public CLI::Formatter {
+public:
+    std::string make_usage(const CLI::App* app, std::string name) const override {
+        if (app->get_description().starts_with("Usage:")) {
+            return "";
+        }
+        return CLI::Formatter::make_usage(app, std::move(name));
+    }
+};
+
 } // namespace
 
 Tool::Tool(std::string_view name) : m_app(trimmed(tool_help(name).description), std::string(name)) {
     set_program_name(name);
+    m_app.formatter(std::make_shared<HelpFormatter>());
     std::string footer = trimmed(tool_help(name).footer);
     m_app.footer(footer.empty() ? exit_code_help() : footer + "\n\n" + exit_code_help());
     m_app.set_version_flag("--version", fmt::format("{} {}", name, k_version));

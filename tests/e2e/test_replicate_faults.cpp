@@ -271,3 +271,107 @@ TEST_CASE("replicate: a destination holding another repository's config is refus
     }
     require_no_processes(dir->path());
 }
+
+TEST_CASE("replicate and audit: an unlistable data directory is reported, everything else is "
+          "audited and copied",
+          "[replicate][audit][faults]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-unlistable");
+    REQUIRE(dir);
+    fs::permissions(dir->path(), fs::perms(0755));
+    fs::path repository = dir->path() / "repo";
+    auto client = make_restic_client(dir->path() / "client", repository.string());
+    client.run({"init"});
+    fs::path source = dir->path() / "source";
+    make_sample_tree(source);
+    client.run({"backup", source.string()});
+    write_random_files(source / "more", "m", 40, 40 * 1024);
+    client.run({"backup", source.string()});
+
+    // One data/XX made unlistable (as the service user sees it), and a flipped byte in a pack
+    // of another directory that the audit must still find.
+    auto files = repository_files(repository);
+    std::string blocked, flipped;
+    for (const auto& f : files) {
+        if (!f.starts_with("data/")) {
+            continue;
+        }
+        std::string sub = f.substr(0, 7);
+        if (blocked.empty()) {
+            blocked = sub;
+        } else if (sub != blocked) {
+            flipped = f;
+            break;
+        }
+    }
+    REQUIRE_FALSE(flipped.empty());
+    fs::permissions(repository / flipped, fs::perms::owner_write, fs::perm_options::add);
+    auto content = util::read_file((repository / flipped).string());
+    REQUIRE(content);
+    (*content)[content->size() / 2] ^= 0x20;
+    REQUIRE(util::atomic_write((repository / flipped).string(), *content, 0400));
+
+    // The tools as the services' user, from where it can run them.
+    fs::path bin = dir->path() / "bin";
+    fs::create_directories(bin);
+    for (const auto* tool : {"restic-audit", "restic-replicate"}) {
+        fs::copy_file(fs::path(tools_dir()) / tool, bin / tool);
+    }
+    fs::path dest = dir->path() / "replica";
+    fs::path audit_state = dir->path() / "audit-state";
+    fs::path replicate_state = dir->path() / "replicate-state";
+    for (const auto& d : {dest, audit_state, replicate_state}) {
+        fs::create_directories(d);
+    }
+    for (const auto& d : {repository, dest, audit_state, replicate_state}) {
+        REQUIRE(
+            run_cmd({"chown", "-R", "nobody:nogroup", d.string()}, base_environment()).success());
+    }
+    fs::permissions(repository / blocked, fs::perms::none);
+    auto as_nobody = [&](std::vector<std::string> args) {
+        args.insert(args.begin(),
+                    {"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"});
+        return run_cmd(std::move(args), base_environment());
+    };
+
+    auto audit = as_nobody({(bin / "restic-audit").string(), "--all", "--state-dir",
+                            audit_state.string(), repository.string()});
+    INFO(audit.out + audit.err);
+    CHECK(audit.exit_code() == 111);
+    CHECK(audit.err.find(flipped) != std::string::npos); // found beside the blocked directory
+    CHECK(audit.err.find((repository / blocked).string()) != std::string::npos);
+    int state_files = 0;
+    for (const auto& e : fs::directory_iterator(audit_state)) {
+        if (e.path().string().ends_with(".state.json")) {
+            ++state_files;
+            auto state = util::read_json_file(e.path().string());
+            REQUIRE(state);
+            CHECK((*state)["last_full_coverage"].is_null()); // no coverage claimed
+        }
+    }
+    CHECK(state_files == 1);
+
+    auto run = as_nobody({(bin / "restic-replicate").string(), "--state-dir",
+                          replicate_state.string(), repository.string(), dest.string()});
+    INFO(run.out + run.err);
+    CHECK(run.exit_code() == 111);
+    CHECK(run.err.find(blocked) != std::string::npos);
+    auto expected = files;
+    std::erase_if(expected, [&](const std::string& f) { return f.starts_with(blocked + "/"); });
+    expected.erase(flipped);
+    CHECK(repository_files(dest) == expected); // keys, config, the readable packs, index, snapshots
+    auto status = util::read_json_file((replicate_state / "replicate-status.json").string());
+    REQUIRE(status);
+    CHECK((*status)["destinations"][0]["state"] == "incomplete");
+    CHECK((*status)["unreadable_files"].dump().find(blocked + "/") != std::string::npos);
+
+    // Readable again: the next run copies the rest; only the corrupt pack stays unsent.
+    fs::permissions(repository / blocked, fs::perms::owner_all);
+    auto again = as_nobody({(bin / "restic-replicate").string(), "--state-dir",
+                            replicate_state.string(), repository.string(), dest.string()});
+    INFO(again.out + again.err);
+    CHECK(again.exit_code() == 1);
+    auto all_but_flipped = files;
+    all_but_flipped.erase(flipped);
+    CHECK(repository_files(dest) == all_but_flipped);
+    require_no_processes(dir->path());
+}
