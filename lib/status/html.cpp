@@ -1,4 +1,5 @@
-// The status page. Plain HTML a terminal browser reads as tables and lists; the CSS makes the
+// The status page. Plain HTML a terminal browser reads as tables and lists (a space before each
+// block of secondary text, so w3m does not run it into the word before); the CSS makes the
 // clients' table stacked cards on a narrow screen and follows the reader's dark or light
 // preference. Every text that comes from a file goes through util::html_escape.
 #include "status/html.hpp"
@@ -69,8 +70,10 @@ display:block}
 table.clients tr{border:1px solid var(--line);border-radius:.5rem;margin:.6rem 0;
 padding:.35rem .6rem}
 table.clients th,table.clients td{border:0;padding:.2rem 0}
-table.clients td{display:grid;grid-template-columns:6.5rem 1fr;gap:.5rem}
-table.clients td::before{content:attr(data-label);color:var(--muted);font-size:.85rem}
+table.clients caption{display:block}
+table.clients td{position:relative;padding-left:7rem}
+table.clients td::before{content:attr(data-label);position:absolute;left:0;width:6.5rem;
+color:var(--muted);font-size:.85rem}
 table.clients td.num{text-align:left}
 }
 </style>
@@ -156,7 +159,7 @@ void snapshot_strip(Out out, const ClientInfo& c, std::int64_t now) {
     if (!miss.empty()) {
         fmt::format_to(out, R"(<path class="miss" d="{}"/>)", miss);
     }
-    fmt::format_to(out, R"(</svg><span class="meta">{} of {} days</span>)", days, counts.size());
+    fmt::format_to(out, R"(</svg> <span class="meta">{} of {} days</span>)", days, counts.size());
 }
 
 // The repository's size over the last 30 days of samples, when there are two or more.
@@ -216,7 +219,7 @@ void destinations_cell(Out out, const ClientInfo& c, std::int64_t now) {
             }
         }
         if (d.last_success && d.state != "ok") {
-            fmt::format_to(out, R"(<span class="meta">last success )");
+            fmt::format_to(out, R"( <span class="meta">last success )");
             time_tag(out, now, *d.last_success);
             fmt::format_to(out, "</span>");
         }
@@ -242,7 +245,7 @@ void audits_cell(Out out, const ClientInfo& c, std::int64_t now) {
             fmt::format_to(out, ", ");
             time_tag(out, now, *a.finished);
         }
-        fmt::format_to(out, R"(<span class="meta">{}</span></li>)",
+        fmt::format_to(out, R"( <span class="meta">{}</span></li>)",
                        html_escape(audit_coverage_text(a)));
     }
     fmt::format_to(out, "</ul>");
@@ -252,7 +255,7 @@ void size_cells(Out out, const ClientInfo& c, const CapacityHistory* history, st
     fmt::format_to(out, R"(<td class="num" data-label="Size">{})",
                    util::format_size(c.repository_bytes));
     if (c.quota) {
-        fmt::format_to(out, R"(<span class="meta">quota {} of {} ({}%)</span>)",
+        fmt::format_to(out, R"( <span class="meta">quota {} of {} ({}%)</span>)",
                        util::format_size(c.quota_used), util::format_size(*c.quota),
                        *c.quota > 0 ? c.quota_used * 100 / *c.quota : 0);
     }
@@ -267,7 +270,7 @@ void client_row(Out out, const ClientInfo& c, std::int64_t now, const CapacityHi
     fmt::format_to(out, R"(<tr id="client-{0}" class="st-row-{1}"><th scope="row">{0})",
                    html_escape(c.host), state);
     if (c.state != ClientState::error) {
-        fmt::format_to(out, R"(<span class="meta">{}, {}; {}</span>)", html_escape(c.kind),
+        fmt::format_to(out, R"( <span class="meta">{}, {}; {}</span>)", html_escape(c.kind),
                        html_escape(c.topology), services_text(now, c));
     }
     fmt::format_to(out,
@@ -287,7 +290,7 @@ void client_row(Out out, const ClientInfo& c, std::int64_t now, const CapacityHi
         } else {
             fmt::format_to(out, "never");
         }
-        fmt::format_to(out, R"(<span class="meta">{} snapshot{}</span></td>)", c.snapshots,
+        fmt::format_to(out, R"( <span class="meta">{} snapshot{}</span></td>)", c.snapshots,
                        c.snapshots == 1 ? "" : "s");
         fmt::format_to(out, R"(<td data-label="Replicas">)");
         destinations_cell(out, c, now);
