@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <fcntl.h>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <sys/stat.h>
@@ -107,6 +108,46 @@ bool synced(const BackupServer& server, const std::string& host) {
     return j && ((*j)["last_success"].is_string() || (*j)["consecutive_failures"].get<int>() > 0);
 }
 
+// Whether backup-status gives the same exit code, table and JSON with --html as without, at the
+// same --now. The daemons still retry the failing client's sync and the disk's free space moves
+// with the machine, so each comparison is made at a moment when two runs without --html around
+// it agree; the filesystems' figures are left out.
+bool same_outputs_with_page(const std::function<ProcessResult(std::vector<std::string>)>& status,
+                            const std::string& page) {
+    auto steady = [](const ProcessResult& r, bool json) {
+        if (!json) {
+            return fmt::format("{}\n{}", r.exit_code(),
+                               r.out.substr(0, r.out.find("\nFILESYSTEM")));
+        }
+        auto j = util::Json::parse(r.out);
+        j.erase("filesystems");
+        return fmt::format("{}\n{}", r.exit_code(), j.dump());
+    };
+    for (bool json : {false, true}) {
+        std::vector<std::string> args = {"--now", std::to_string(std::time(nullptr))};
+        if (json) {
+            args.push_back("--json");
+        }
+        auto with_page = args;
+        with_page.insert(with_page.end(), {"--html", page});
+        for (int attempt = 0;; ++attempt) {
+            auto before = steady(status(args), json);
+            auto with = steady(status(with_page), json);
+            auto after = steady(status(args), json);
+            if (before == after) {
+                INFO(before << "\n---- with --html:\n" << with);
+                REQUIRE(before.starts_with("1\n"));
+                if (with != before) {
+                    return false;
+                }
+                break;
+            }
+            REQUIRE(attempt < 20);
+        }
+    }
+    return true;
+}
+
 // ok (two snapshots on two days), stale, failing (a destination that cannot be written),
 // disabled, new and error (a client.yaml with markup and a Latin-1 byte in a key): the
 // server's status page is written to page, with the state each client must show.
@@ -194,15 +235,7 @@ TEST_CASE("backup-status --html: a page Chromium renders with every client's sta
         }
 
         // The same exit code and outputs with --html as without, the page beside them.
-        std::string now = std::to_string(std::time(nullptr));
-        auto plain = status({"--now", now, "--json"});
-        auto with_page = status({"--now", now, "--json", "--html", page_file.string()});
-        INFO(with_page.err);
-        CHECK(plain.exit_code() == 1);
-        CHECK(with_page.exit_code() == 1);
-        CHECK(with_page.out == plain.out);
-        CHECK(status({"--now", now}).out ==
-              status({"--now", now, "--html", page_file.string()}).out);
+        CHECK(same_outputs_with_page(status, page_file.string()));
         struct stat st {};
         REQUIRE(::stat(page_file.c_str(), &st) == 0);
         CHECK((st.st_mode & 07777) == 0644);
