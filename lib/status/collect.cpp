@@ -189,6 +189,7 @@ void read_audits(const fs::path& state, ClientInfo& info) {
         AuditInfo a;
         a.label = label;
         a.result = audit.result;
+        a.mode = audit.mode;
         a.finished = util::parse_unix_time(audit.finished);
         a.findings = static_cast<std::int64_t>(audit.findings.size());
         if (!audit.findings.empty()) {

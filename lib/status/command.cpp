@@ -7,6 +7,7 @@
 
 #include "model/config.hpp"
 #include "status/capacity.hpp"
+#include "status/html.hpp"
 #include "status/render.hpp"
 #include "util/fs.hpp"
 #include "util/time.hpp"
@@ -16,8 +17,8 @@ namespace backup::core {
 namespace {
 
 // Today's samples into ROOT/status/capacity.json, and the growth they tell. A caller who may
-// not write there (a monitoring user) reads what root's runs recorded.
-void update_capacity(ServerStatus& status, const StatusSettings& settings) {
+// not write there (a monitoring user) reads what root's runs recorded. Returns the history.
+CapacityHistory update_capacity(ServerStatus& status, const StatusSettings& settings) {
     auto history = read_capacity_history(status.root);
     if (!history) {
         status.problems.push_back({ProblemKind::state_file, "capacity", history.error().message()});
@@ -28,12 +29,13 @@ void update_capacity(ServerStatus& status, const StatusSettings& settings) {
     auto written = write_capacity_history(status.root, *history);
     if (written) {
         status.capacity_recorded = true;
-        return;
+        return *history;
     }
     int err = written.error().errno_code();
     if (err != EACCES && err != EPERM && err != EROFS) {
         status.problems.push_back({ProblemKind::state_file, "capacity", written.error().message()});
     }
+    return *history;
 }
 
 } // namespace
@@ -43,7 +45,7 @@ util::ExitCode backup_status_command(const StatusArguments& a) {
         util::value_or_throw(load_server_config(a.config_path, a.config_explicit));
     fs::path root = a.root.empty() ? server.root : fs::path(a.root);
     auto status = util::value_or_throw(collect_status(root, a.now != 0 ? a.now : util::unix_now()));
-    update_capacity(status, server.status);
+    CapacityHistory history = update_capacity(status, server.status);
     if (a.json) {
         std::string text =
             status_to_json(status).dump(2, ' ', false, util::Json::error_handler_t::replace);
@@ -54,6 +56,10 @@ util::ExitCode backup_status_command(const StatusArguments& a) {
     }
     if (!a.prometheus.empty()) {
         util::value_or_throw(util::atomic_write(a.prometheus, render_prometheus(status), 0644));
+    }
+    if (!a.html.empty()) {
+        util::value_or_throw(
+            util::atomic_write(a.html, render_status_html(status, &history), 0644));
     }
     return status.healthy() ? util::ExitCode::ok : util::ExitCode::findings;
 }

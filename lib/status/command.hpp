@@ -15,6 +15,7 @@ struct StatusArguments {
     std::string root;             // default: the config's root
     bool json = false;            // JSON on stdout instead of the table
     std::string prometheus;       // also write a textfile here (atomically)
+    std::string html;             // also write the status page here (atomically)
     std::int64_t now = 0;         // evaluate as of this unix time (tests); 0: the clock
 };
 

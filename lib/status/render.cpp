@@ -233,6 +233,7 @@ Json client_json(const ClientInfo& c) {
     for (const auto& a : c.audits) {
         audits.push_back({{"label", a.label},
                           {"result", a.result},
+                          {"mode", a.mode},
                           {"finished", opt(a.finished)},
                           {"findings", a.findings},
                           {"cycle_length", a.cycle_length},

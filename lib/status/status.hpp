@@ -86,6 +86,7 @@ struct DestinationInfo {
 struct AuditInfo {
     std::string label;  // "repository", "destination-disk2", ...
     std::string result; // clean, findings, error
+    std::string mode;   // rotation (a slot of the cycle), all (a full pass)
     std::optional<std::int64_t> finished;
     std::int64_t findings = 0;
     std::string first_finding; // "data/ab/ab12...: corrupt", for the problem's message

@@ -246,4 +246,30 @@ std::string quote_path(std::string_view path) {
     return out;
 }
 
+std::string html_escape(std::string_view text) {
+    std::string out;
+    out.reserve(text.size() + text.size() / 8);
+    for (std::size_t i = 0; i < text.size();) {
+        Rune rune = decode_rune(text, i);
+        char c = text[i];
+        if (!rune.valid || (rune.value < 0x20 && c != '\t' && c != '\n') || rune.value == 0x7f) {
+            out.append("\xef\xbf\xbd"); // U+FFFD REPLACEMENT CHARACTER
+        } else if (c == '&') {
+            out.append("&amp;");
+        } else if (c == '<') {
+            out.append("&lt;");
+        } else if (c == '>') {
+            out.append("&gt;");
+        } else if (c == '"') {
+            out.append("&quot;");
+        } else if (c == '\'') {
+            out.append("&#39;");
+        } else {
+            out.append(text.substr(i, rune.size));
+        }
+        i += rune.size;
+    }
+    return out;
+}
+
 } // namespace backup::util

@@ -51,4 +51,8 @@ std::string to_valid_utf8(std::string_view text);
 // bytes of invalid UTF-8 escaped (\n, \t, \r, \xff).
 std::string quote_path(std::string_view path);
 
+// text fit for HTML content and quoted attribute values: &, <, >, " and ' as character
+// references, bytes of invalid UTF-8 and control characters (but tab and newline) as U+FFFD.
+std::string html_escape(std::string_view text);
+
 } // namespace backup::util

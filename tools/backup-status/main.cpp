@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     app.add_flag("--json", a.json, "print JSON instead of the table");
     app.add_option("--prometheus", a.prometheus, "also write a node_exporter textfile here")
         ->option_text("FILE");
+    app.add_option("--html", a.html, "also write the status page here")->option_text("FILE");
     app.add_option("--now", a.now, "evaluate as of this unix time (for tests)")->group("");
     return tool.run(argc, argv, [&] {
         a.config_explicit = config->count() > 0;
