@@ -112,7 +112,8 @@ private:
     void start_sync();
     Expected<util::Child> spawn_sync(const SnapshotDiff& diff, const util::TempDir& dir);
     void finish_sync(int wait_status);
-    void record_success();
+    bool record_success();
+    void schedule_retry(const std::string& why, double took);
     void shut_down();
     void write_status();
     bool repository_made() const;
@@ -272,19 +273,36 @@ void SyncDaemon::start_sync() {
     write_status();
 }
 
-void SyncDaemon::record_success() {
-    m_state.synced = m_running_for;
-    m_state.initialized = true;
-    if (auto saved = write_sync_state(m_options.state_dir, m_state); !saved) {
-        // Not advancing is safe: the next run repeats this one.
-        log(fmt::format("error: {}; the next sync repeats this one", saved.error().message()));
-        m_state = read_sync_state(m_options.state_dir).value_or(SyncState{});
+// The synced listing saved: false (logged) when the state file cannot be written, e.g. a
+// read-only state directory. The run then counts as failed: without a record the next run would
+// repeat it at once, again and again.
+bool SyncDaemon::record_success() {
+    SyncState next = m_state;
+    next.synced = m_running_for;
+    next.initialized = true;
+    if (auto saved = write_sync_state(m_options.state_dir, next); !saved) {
+        m_status.last_result = fmt::format(
+            "ran, but its success could not be recorded ({}): check the state directory {}",
+            saved.error().message(), m_options.state_dir.string());
+        m_status.state_error = saved.error().message();
+        return false;
     }
+    m_status.state_error.reset();
+    m_state = std::move(next);
     m_failures = 0;
     m_retry_at.reset();
     m_status.last_success = util::format_time(util::now());
     m_status.last_result = "ok";
     m_status.pending_appeared = m_status.pending_gone = 0;
+    return true;
+}
+
+void SyncDaemon::schedule_retry(const std::string& why, double took) {
+    ++m_failures;
+    auto delay = retry_delay(m_failures, m_options.retry_min, m_options.retry_max);
+    m_retry_at = Clock::now() + delay;
+    log(fmt::format("sync failed: {} after {:.1f}s; retry {} in {:.1f}s", why, took, m_failures,
+                    seconds(delay)));
 }
 
 void SyncDaemon::finish_sync(int wait_status) {
@@ -295,16 +313,14 @@ void SyncDaemon::finish_sync(int wait_status) {
     bool ok = wait_status >= 0 && result.success() && !result.timed_out;
     m_child.reset();
     m_run_dir.reset();
-    if (ok) {
-        record_success();
-        log(fmt::format("sync succeeded in {:.1f}s", took));
-    } else {
-        ++m_failures;
-        auto delay = retry_delay(m_failures, m_options.retry_min, m_options.retry_max);
-        m_retry_at = Clock::now() + delay;
+    if (!ok) {
         m_status.last_result = wait_status >= 0 ? result.describe() : "could not start";
-        log(fmt::format("sync failed: {} after {:.1f}s; retry {} in {:.1f}s", *m_status.last_result,
-                        took, m_failures, seconds(delay)));
+        schedule_retry(*m_status.last_result, took);
+    } else if (!record_success()) {
+        ok = false;
+        schedule_retry(*m_status.last_result, took);
+    } else {
+        log(fmt::format("sync succeeded in {:.1f}s", took));
     }
     write_status();
     if (ok && m_dirty) {

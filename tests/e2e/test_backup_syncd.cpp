@@ -3,12 +3,14 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <functional>
 #include <thread>
 
 #include "state/snapshot_ids.hpp"
 #include "state/syncd_status.hpp"
 #include "support/fixtures.hpp"
 #include "util/json.hpp"
+#include "util/time.hpp"
 
 using namespace backup;
 using namespace backup::test;
@@ -131,6 +133,17 @@ private:
     RunsvdirTree m_tree;
 };
 
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (!condition()) {
+        if (Clock::now() > deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(50ms);
+    }
+    return true;
+}
+
 util::Json status_of(const fs::path& state_dir) {
     auto j = util::read_json_file((state_dir / "backup-syncd-status.json").string());
     REQUIRE(j);
@@ -231,6 +244,67 @@ TEST_CASE("backup-syncd: a failing sync is retried with growing delays and merge
         REQUIRE(state);
         CHECK((*state)["synced"].size() == 2);
         CHECK(status_of(h.state_dir())["consecutive_failures"] == 0);
+    }
+    require_no_processes(dir->path());
+}
+
+TEST_CASE("backup-syncd: a success it cannot record is a failure that backs off, then repeats",
+          "[backup-syncd]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-syncd");
+    REQUIRE(dir);
+    {
+        SyncdHarness h(dir->path(), "exit 0", "--retry-min 10 --retry-max 30");
+        auto a = h.backup();
+        h.wait_for_runs(1, 20s);
+        fs::path state_file = h.state_dir() / "backup-syncd.json";
+        auto recorded = [&] {
+            auto state = util::read_json_file(state_file.string());
+            return state && (*state)["synced"].size() == 1;
+        };
+        REQUIRE(wait_until(recorded, 20s));
+        // The state file cannot be replaced any more (for root too: a directory in its way).
+        fs::remove(state_file);
+        fs::create_directory(state_file);
+        auto b = h.backup();
+        auto failed = [&] {
+            auto status =
+                util::read_json_file((h.state_dir() / "backup-syncd-status.json").string());
+            return status && (*status)["consecutive_failures"] == 1;
+        };
+        REQUIRE(wait_until(failed, 20s));
+        auto status = status_of(h.state_dir());
+        INFO(status.dump());
+        CHECK(status["last_result"].get<std::string>().find("could not be recorded") !=
+              std::string::npos);
+        CHECK(status["state_error"].get<std::string>().find("backup-syncd.json") !=
+              std::string::npos); // backup-status shows it as the client's sync error
+        REQUIRE_FALSE(status["next_retry"].is_null());
+        // Backing off, not re-running: the retry is set --retry-min after the attempt, and
+        // no other run came meanwhile.
+        auto attempt = util::parse_time(status["last_attempt"].get<std::string>());
+        auto retry = util::parse_time(status["next_retry"].get<std::string>());
+        REQUIRE(attempt);
+        REQUIRE(retry);
+        CHECK(*retry - *attempt >= std::chrono::seconds(9));
+        CHECK(h.runs().size() == 2);
+
+        fs::remove(state_file);
+        auto runs = h.wait_for_runs(3, 30s);
+        CHECK(runs[2].appeared == runs[1].appeared); // repeated whole: nothing lost
+        CHECK(std::find(runs[2].appeared.begin(), runs[2].appeared.end(), b) !=
+              runs[2].appeared.end());
+        // The state first, then the status: both recorded.
+        REQUIRE(wait_until(
+            [&] {
+                auto state = util::read_json_file(state_file.string());
+                auto now =
+                    util::read_json_file((h.state_dir() / "backup-syncd-status.json").string());
+                return state && (*state)["synced"].size() == 2 && now &&
+                       (*now)["consecutive_failures"] == 0;
+            },
+            20s));
+        CHECK(status_of(h.state_dir())["state_error"].is_null());
+        (void)a;
     }
     require_no_processes(dir->path());
 }
