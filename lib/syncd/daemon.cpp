@@ -4,8 +4,10 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <fcntl.h>
 #include <optional>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -92,6 +94,26 @@ double seconds(Clock::duration d) {
     return std::chrono::duration<double>(d).count();
 }
 
+// One sync at a time per client, across restarts of the daemon: each run holds an exclusive
+// flock on STATE_DIR/backup-syncd.lock through a descriptor that the sync command inherits, so the
+// lock lives exactly as long as the run (and whatever it started), even when the daemon that
+// started it was killed. A new daemon that finds it held waits for that run.
+fs::path run_lock_path(const fs::path& state_dir) {
+    return state_dir / "backup-syncd.lock";
+}
+
+// The run lock, taken (and made inheritable); nullopt while an earlier run holds it.
+Expected<std::optional<util::Fd>> take_run_lock(const fs::path& state_dir) {
+    util::Fd fd = TRY(util::open_fd(run_lock_path(state_dir).string(), O_RDWR | O_CREAT, 0600));
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) {
+            return std::nullopt;
+        }
+        return util::fail_errno(errno, fmt::format("lock {}", run_lock_path(state_dir).string()));
+    }
+    return std::optional<util::Fd>(std::move(fd));
+}
+
 // The daemon's loop. Its decisions: when to list, when to run, what to tell the command.
 class SyncDaemon {
 public:
@@ -134,6 +156,7 @@ private:
     bool m_dirty = false;                        // changed while a run was active
     bool m_stopping = false;
     bool m_waiting_for_repository = false; // before restic init: no config, no snapshots/
+    bool m_waiting_for_old_run = false;    // a run of an earlier daemon still holds the lock
     int m_failures = 0;
     SyncStatus m_status;
 };
@@ -249,12 +272,29 @@ void SyncDaemon::start_sync() {
     if (diff.empty()) {
         return;
     }
+    auto lock = take_run_lock(m_options.state_dir);
+    if (!lock || !*lock) {
+        if (!lock) {
+            log(fmt::format("error: {}", lock.error().message()));
+        } else if (!m_waiting_for_old_run) {
+            log("a sync started by an earlier backup-syncd still runs: waiting for it to end");
+        }
+        m_waiting_for_old_run = lock.has_value();
+        m_run_at = Clock::now() + milliseconds(200);
+        return;
+    }
+    if (m_waiting_for_old_run) {
+        log("the earlier sync ended");
+        m_waiting_for_old_run = false;
+    }
     auto dir = util::TempDir::create_in_tmp("backup-syncd");
     if (!dir) {
         log(fmt::format("error: {}", dir.error().message()));
         m_retry_at = Clock::now() + m_options.retry_min;
         return;
     }
+    // The child inherits the locked descriptor; this process's copy closes at the end of scope.
+    ::fcntl((*lock)->get(), F_SETFD, 0);
     auto child = spawn_sync(diff, *dir);
     m_status.last_attempt = util::format_time(util::now());
     if (!child) {

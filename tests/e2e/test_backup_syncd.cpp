@@ -343,6 +343,43 @@ TEST_CASE("backup-syncd: a vanished watch directory is an error, never 'everythi
     require_no_processes(dir->path());
 }
 
+TEST_CASE("backup-syncd: after a SIGKILL of the daemon, its sync finishes before the next starts",
+          "[backup-syncd]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-syncd");
+    REQUIRE(dir);
+    {
+        // The first run waits for the gate; later ones pass it at once.
+        fs::path gate = dir->path() / "gate";
+        SyncdHarness h(dir->path(),
+                       fmt::format("while [ ! -e {0} ]; do sleep 0.05; done", gate.string()));
+        h.backup();
+        auto first = h.wait_for_runs(1, 20s);
+        pid_t daemon = h.tree().wait_until_up("backup-syncd", 20s);
+        REQUIRE(::kill(daemon, SIGKILL) == 0);
+        // runsv starts a new daemon; it sees the old run (still waiting at the gate) and waits.
+        auto waiting = [&] {
+            auto log = util::read_file(h.log_file().string()).value_or("");
+            return log.find("earlier backup-syncd still runs") != std::string::npos;
+        };
+        REQUIRE(wait_until(waiting, 20s));
+        CHECK(h.runs().size() == 1);
+        REQUIRE(util::atomic_write(gate.string(), "", 0644));
+        auto runs = h.wait_for_runs(2, 30s);
+        // The killed daemon recorded nothing: the same IDs again, once the old run had ended.
+        CHECK(runs[1].appeared == first[0].appeared);
+        auto log = util::read_file(h.log_file().string()).value_or("");
+        CHECK(log.find("the earlier sync ended") != std::string::npos);
+        REQUIRE(wait_until(
+            [&] {
+                return status_of(h.state_dir())["consecutive_failures"] == 0 &&
+                       !status_of(h.state_dir())["last_success"].is_null() &&
+                       status_of(h.state_dir())["snapshots_synced"] == 1;
+            },
+            20s));
+    }
+    require_no_processes(dir->path());
+}
+
 TEST_CASE("backup-syncd: sv down stops a long sync's whole process group", "[backup-syncd]") {
     auto dir = util::TempDir::create_in_tmp("e2e-syncd");
     REQUIRE(dir);
