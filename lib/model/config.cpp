@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "model/layout.hpp"
+#include "model/templates.hpp"
 #include "util/text.hpp"
 #include "util/time.hpp"
 
@@ -91,7 +92,16 @@ util::Expected<void> validate_destination(const Destination& d) {
 
 namespace {
 
-std::vector<Destination> read_destinations(YamlMap& map) {
+// The server config's destinations are templates: "{host}" stands for each client's name and is
+// checked as if it were one.
+std::string with_sample_host(std::string text) {
+    for (auto at = text.find("{host}"); at != std::string::npos; at = text.find("{host}")) {
+        text.replace(at, 6, "host");
+    }
+    return text;
+}
+
+std::vector<Destination> read_destinations(YamlMap& map, bool host_templates) {
     std::vector<Destination> out;
     auto list = map.map_list("destinations");
     if (!list) {
@@ -104,7 +114,12 @@ std::vector<Destination> read_destinations(YamlMap& map) {
         d.path = item.string("path").value_or("");
         d.remote = item.string("remote").value_or("");
         item.reject_unknown_keys();
-        if (auto ok = validate_destination(d); !ok) {
+        Destination checked = d;
+        if (host_templates) {
+            checked.path = with_sample_host(d.path.string());
+            checked.remote = with_sample_host(d.remote);
+        }
+        if (auto ok = validate_destination(checked); !ok) {
             item.problem("", ok.error().message());
         } else if (!names.insert(d.name).second) {
             item.problem("name", fmt::format("destination name '{}' used twice", d.name));
@@ -201,7 +216,7 @@ util::Expected<ClientConfig> load_client_config(const std::string& path) {
         c.owner_group = owner->string("group").value_or("");
         owner->reject_unknown_keys();
     }
-    c.destinations = read_destinations(top);
+    c.destinations = read_destinations(top, false);
     if (auto audit = top.map("audit")) {
         c.audit_fraction = static_cast<int>(audit->integer("fraction", 1, 10000).value_or(30));
         audit->reject_unknown_keys();
@@ -344,6 +359,9 @@ util::Expected<ServerConfig> load_server_config(const std::string& path, bool ex
         c.root = *root;
         if (!c.root.is_absolute() || has_dotdot(c.root)) {
             top.problem("root", "expected an absolute path without '..'");
+        } else if (!is_script_safe(c.root.string())) {
+            // It goes into every run script, unquoted.
+            top.problem("root", "expected only letters, digits and / . _ : , = + @ - in the path");
         }
     }
     if (auto kind = top.string("server")) {
@@ -386,7 +404,7 @@ util::Expected<ServerConfig> load_server_config(const std::string& path, bool ex
         rs->reject_unknown_keys();
     }
     c.audit_fraction = static_cast<int>(top.integer("audit_fraction", 1, 10000).value_or(30));
-    c.destinations = read_destinations(top);
+    c.destinations = read_destinations(top, true);
     if (auto bin = top.map("binaries")) {
         c.versitygw_binary = bin->string("versitygw").value_or("");
         c.rest_server_binary = bin->string("rest-server").value_or("");

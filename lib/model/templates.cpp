@@ -13,6 +13,14 @@ bool safe_char(char c) {
            std::string_view("/._:,=+@-").find(c) != std::string_view::npos;
 }
 
+} // namespace
+
+bool is_script_safe(std::string_view word) {
+    return !word.empty() && std::all_of(word.begin(), word.end(), safe_char);
+}
+
+namespace {
+
 bool safe_value(const TemplateValue& v) {
     if (v.kind == ValueKind::word) {
         return !v.value.empty() && std::all_of(v.value.begin(), v.value.end(), safe_char);

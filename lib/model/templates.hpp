@@ -23,6 +23,9 @@ struct TemplateValue {
     ValueKind kind = ValueKind::word;
 };
 
+// Whether word can go into a run script unquoted: letters, digits and / . _ : , = + @ -.
+bool is_script_safe(std::string_view word);
+
 // Replaces every @NAME@ in text with values[NAME]. A placeholder without a value, a value
 // that is not safe for its kind (quotes, $, spaces in a word...), or a template name that does
 // not exist is an error (100) naming it.

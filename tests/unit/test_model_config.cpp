@@ -108,9 +108,11 @@ TEST_CASE("the server config: defaults when absent, errors when named and missin
                          "owner: {user: backup, group: backup}\n"
                          "rest_server: {append_only: true, max_size: '1000000'}\n"
                          "destinations:\n"
-                         "  - {name: disk2, path: '/mnt/disk2/{host}'}\n",
+                         "  - {name: disk2, path: '/mnt/disk2/{host}'}\n"
+                         "  - {name: b2, remote: 'b2:my-bucket/{host}'}\n",
                          0644));
     auto c = load_server_config(path, true);
+    INFO((c ? std::string() : c.error().message()));
     REQUIRE(c);
     CHECK(c->root == "/srv/backups");
     CHECK(c->kind == ServerKind::rest_server);
@@ -120,7 +122,9 @@ TEST_CASE("the server config: defaults when absent, errors when named and missin
     CHECK(c->append_only);
     CHECK(c->max_size == std::optional<std::uint64_t>(1000000));
     CHECK(c->tls.mode == TlsSettings::Mode::private_ca); // TLS unless the config says otherwise
-    REQUIRE(c->destinations.size() == 1);
+    // The README's example: "{host}" in a remote is a template, not rclone's {} syntax.
+    REQUIRE(c->destinations.size() == 2);
+    CHECK(c->destinations[1].remote == "b2:my-bucket/{host}");
 }
 
 TEST_CASE("server config: tls is off, given files, or the server's own CA") {
@@ -205,4 +209,17 @@ TEST_CASE("server config: status settings and notification targets") {
     CHECK(text.find("not a plain address") != std::string::npos);
     CHECK(text.find("an absolute program path") != std::string::npos);
     CHECK(text.find("exactly one of webhook, email or command") != std::string::npos);
+}
+
+TEST_CASE("server config: a root that cannot go into a run script is refused with its line") {
+    auto dir = TempDir::create_in_tmp("unit-config");
+    REQUIRE(dir);
+    std::string path = dir->str() + "/server.yaml";
+    for (const char* root : {"/srv/back ups", "/srv/back#ups", "/srv/{root}", "/srv/$HOME"}) {
+        REQUIRE(atomic_write(path, fmt::format("server: rest-server\nroot: '{}'\n", root), 0644));
+        auto c = load_server_config(path, true);
+        INFO(root);
+        REQUIRE_FALSE(c);
+        CHECK(c.error().message().find(path + ":2: key 'root'") != std::string::npos);
+    }
 }
