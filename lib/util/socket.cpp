@@ -54,9 +54,33 @@ Expected<int> pick_free_port(const std::string& address) {
     if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
         return fail_errno(errno, fmt::format("find a free port on {}", address));
     }
+    return local_port(sock.get());
+}
+
+Expected<Fd> bind_tcp(const std::string& address, int port) {
+    sockaddr_in addr = TRY(bind_address(address, port));
+    Fd sock = TRY(tcp_socket());
+    int one = 1;
+    ::setsockopt(sock.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        return fail_errno(errno, fmt::format("bind to {}:{}", address, port));
+    }
+    return sock;
+}
+
+Expected<Fd> listen_tcp(const std::string& address, int port, int backlog) {
+    Fd sock = TRY(bind_tcp(address, port));
+    if (::listen(sock.get(), backlog) != 0) {
+        return fail_errno(errno, fmt::format("listen on {}:{}", address, port));
+    }
+    return sock;
+}
+
+Expected<int> local_port(int fd) {
+    sockaddr_in addr{};
     socklen_t len = sizeof addr;
-    if (::getsockname(sock.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        return fail_errno(errno, fmt::format("find a free port on {}", address));
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        return fail_errno(errno, "read a socket's address");
     }
     return static_cast<int>(ntohs(addr.sin_port));
 }

@@ -18,6 +18,17 @@ Expected<bool> port_is_free(const std::string& address, int port);
 // A port on address that nothing listens on now, chosen by the kernel.
 Expected<int> pick_free_port(const std::string& address);
 
+// A TCP socket bound to address:port (an IPv4 literal; port 0: one the kernel chooses), with
+// SO_REUSEADDR, not yet listening: connections to it are refused while the port stays taken.
+Expected<Fd> bind_tcp(const std::string& address, int port);
+
+// A socket listening on address:port (an IPv4 literal; port 0: one the kernel chooses, free by
+// construction), with SO_REUSEADDR so that a test can listen again at once after a stop.
+Expected<Fd> listen_tcp(const std::string& address, int port, int backlog = 16);
+
+// The port a bound socket is on.
+Expected<int> local_port(int fd);
+
 // A connected socket to host:port (an IP literal or a name, which is looked up), with send and
 // receive timeouts. Refused, unreachable or a name not found: 111.
 Expected<Fd> connect_tcp(const std::string& host, int port, std::chrono::milliseconds timeout);
