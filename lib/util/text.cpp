@@ -212,6 +212,38 @@ std::string to_valid_utf8(std::string_view text) {
     return out;
 }
 
+std::string one_line(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size();) {
+        Rune rune = decode_rune(text, i);
+        if (!rune.valid) {
+            out.append("\xef\xbf\xbd");
+        } else if (rune.value < 0x20 || (rune.value >= 0x7f && rune.value < 0xa0)) {
+            out += ' ';
+        } else {
+            out.append(text.substr(i, rune.size));
+        }
+        i += rune.size;
+    }
+    return out;
+}
+
+std::string truncate_utf8(std::string_view text, std::size_t max_bytes) {
+    if (text.size() <= max_bytes) {
+        return std::string(text);
+    }
+    std::size_t keep = 0;
+    while (keep < text.size()) {
+        std::size_t next = keep + decode_rune(text, keep).size;
+        if (next + 3 > max_bytes) {
+            break;
+        }
+        keep = next;
+    }
+    return std::string(text.substr(0, keep)) + "...";
+}
+
 std::string quote_path(std::string_view path) {
     std::string out = "\"";
     std::size_t i = 0;

@@ -47,6 +47,15 @@ std::size_t utf8_length(std::string_view text);
 // go into JSON.
 std::string to_valid_utf8(std::string_view text);
 
+// text as one line fit for a message that leaves the machine (a mail header, a chat message):
+// every control character (CR, LF, TAB, ESC, DEL, and U+0080 to U+009F) becomes a space, and
+// every byte of invalid UTF-8 U+FFFD.
+std::string one_line(std::string_view text);
+
+// At most max_bytes of well-formed UTF-8 text, cut at a character boundary, ending in "..." when
+// it was cut (max_bytes must leave room for it: at least 3).
+std::string truncate_utf8(std::string_view text, std::size_t max_bytes);
+
 // A path fit for a one-line message: in double quotes, with '"', '\\', control characters and
 // bytes of invalid UTF-8 escaped (\n, \t, \r, \xff).
 std::string quote_path(std::string_view path);

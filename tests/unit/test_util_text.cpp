@@ -60,3 +60,14 @@ TEST_CASE("text: a table cell's width counts characters, not bytes") {
     CHECK(utf8_length("Zürich") == 6);
     CHECK(utf8_length("\xff\xfe") == 2); // each invalid byte is one (a replacement character)
 }
+
+TEST_CASE("text: one line for a message that leaves the machine, cut at a character") {
+    CHECK(one_line("a\r\nb\tc\x1b[0m\x7f") == "a  b c [0m ");
+    CHECK(one_line("caf\xc3\xa9 \xc2\x85next \xff") == "caf\xc3\xa9  next \xef\xbf\xbd");
+    CHECK(truncate_utf8("short", 10) == "short");
+    CHECK(truncate_utf8("0123456789", 8) == "01234...");
+    // Never inside a character: "é" is two bytes.
+    CHECK(truncate_utf8("ab\xc3\xa9\xc3\xa9\xc3\xa9", 6) == "ab...");
+    CHECK(truncate_utf8("ab\xc3\xa9\xc3\xa9\xc3\xa9", 7) == "ab\xc3\xa9...");
+    CHECK(truncate_utf8("ab\xc3\xa9\xc3\xa9\xc3\xa9", 8) == "ab\xc3\xa9\xc3\xa9\xc3\xa9");
+}
