@@ -1,6 +1,7 @@
 #include "model/status_settings.hpp"
 
 #include <algorithm>
+#include <arpa/inet.h>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -12,6 +13,8 @@ namespace backup::core {
 namespace {
 
 namespace fs = std::filesystem;
+
+constexpr std::chrono::seconds k_max_notify_timeout{600};
 
 bool is_absolute(const std::string& path) {
     return fs::path(path).is_absolute();
@@ -28,16 +31,38 @@ std::string url_authority(const std::string& url) {
     return {};
 }
 
+// Whether the host of an authority is this machine: plain http goes nowhere else.
+bool is_loopback(const std::string& authority) {
+    std::string host = authority.starts_with('[') ? authority.substr(0, authority.find(']') + 1)
+                                                  : authority.substr(0, authority.find(':'));
+    in_addr v4{};
+    return host == "localhost" || host == "[::1]" ||
+           (host.starts_with("127.") && ::inet_pton(AF_INET, host.c_str(), &v4) == 1);
+}
+
+void check_url(util::YamlMap& item, const NotifyTarget& t, const std::string& authority) {
+    if (authority.empty()) {
+        item.problem("webhook", "expected an http:// or https:// URL");
+    } else if (authority.find('@') != std::string::npos) {
+        // The config is readable by more than root; a secret goes in a private file.
+        item.problem("webhook", "credentials do not belong in the URL: use token_file");
+    } else if (authority.find('{') != std::string::npos) {
+        item.problem("webhook", "{token} may stand in the path or query only");
+    } else if (t.url.starts_with("http://") && !is_loopback(authority)) {
+        item.problem("webhook", "plain http:// only to this machine (127.0.0.1, [::1], "
+                                "localhost): use https://, with ca_file for a private CA");
+    }
+    if (t.url.find_first_of(" \t\r\n") != std::string::npos) {
+        item.problem("webhook", "the URL holds white space");
+    }
+    if (t.url.find(k_token_placeholder) != std::string::npos && t.token_file.empty()) {
+        item.problem("webhook", "{token} in the URL needs token_file");
+    }
+}
+
 void read_webhook(util::YamlMap& item, NotifyTarget& t) {
     t.kind = NotifyTarget::Kind::webhook;
     t.url = item.string("webhook").value_or("");
-    std::string host = url_authority(t.url);
-    if (host.empty()) {
-        item.problem("webhook", "expected an http:// or https:// URL");
-    } else if (host.find('@') != std::string::npos) {
-        // The config is readable by more than root; a secret goes in a private file.
-        item.problem("webhook", "credentials do not belong in the URL: use token_file");
-    }
     t.format = item.string("format").value_or(t.format);
     if (std::find(std::begin(k_webhook_formats), std::end(k_webhook_formats), t.format) ==
         std::end(k_webhook_formats)) {
@@ -47,8 +72,14 @@ void read_webhook(util::YamlMap& item, NotifyTarget& t) {
     if (!t.token_file.empty() && !is_absolute(t.token_file)) {
         item.problem("token_file", "expected an absolute path");
     }
+    t.ca_file = item.string("ca_file").value_or("");
+    if (!t.ca_file.empty() && !is_absolute(t.ca_file)) {
+        item.problem("ca_file", "expected an absolute path");
+    }
+    std::string authority = url_authority(t.url);
+    check_url(item, t, authority);
     if (t.name.empty()) {
-        t.name = "webhook " + host;
+        t.name = "webhook " + authority;
     }
 }
 
@@ -100,7 +131,7 @@ void read_status_settings(util::YamlMap& top, StatusSettings& settings) {
     }
     settings.fill_warning = status->duration("fill_warning").value_or(settings.fill_warning);
     settings.notify_min_interval =
-        status->duration("notify_min_interval").value_or(settings.notify_min_interval);
+        status->duration("notify_min_interval", true).value_or(settings.notify_min_interval);
     settings.sendmail = status->string("sendmail").value_or(settings.sendmail);
     if (!is_absolute(settings.sendmail)) {
         status->problem("sendmail", "expected an absolute path");
@@ -108,6 +139,11 @@ void read_status_settings(util::YamlMap& top, StatusSettings& settings) {
     for (auto& item : status->map_list("notify").value_or(std::vector<util::YamlMap>{})) {
         NotifyTarget t;
         t.name = item.string("name").value_or("");
+        t.min_interval = item.duration("min_interval", true);
+        t.timeout = item.duration("timeout").value_or(t.timeout);
+        if (t.timeout > k_max_notify_timeout) {
+            item.problem("timeout", "expected at most 10m");
+        }
         int kinds = int(item.has("webhook")) + int(item.has("email")) + int(item.has("command"));
         if (kinds != 1) {
             item.problem("", "expected exactly one of webhook, email or command");

@@ -127,17 +127,19 @@ std::optional<std::int64_t> YamlMap::integer(std::string_view key, std::int64_t 
     return std::nullopt;
 }
 
-std::optional<std::chrono::seconds> YamlMap::duration(std::string_view key) {
+std::optional<std::chrono::seconds> YamlMap::duration(std::string_view key, bool zero_ok) {
     YAML::Node n = lookup(key);
     if (!n.IsDefined() || n.IsNull()) {
         return std::nullopt;
     }
     if (n.IsScalar()) {
-        if (auto d = util::parse_duration(n.Scalar()); d && d->count() > 0) {
+        if (auto d = util::parse_duration(n.Scalar()); d && (d->count() > 0 || zero_ok)) {
             return *d;
         }
     }
-    m_problems->add(n.Mark(), child_path(key), "expected a duration such as 90s, 15m, 12h or 14d");
+    m_problems->add(n.Mark(), child_path(key),
+                    zero_ok ? "expected 0 or a duration such as 90s, 15m, 12h or 14d"
+                            : "expected a duration such as 90s, 15m, 12h or 14d");
     return std::nullopt;
 }
 

@@ -52,8 +52,9 @@ public:
     std::optional<std::string> string(std::string_view key);
     std::optional<std::int64_t> integer(std::string_view key, std::int64_t min, std::int64_t max);
     std::optional<bool> boolean(std::string_view key);
-    // A positive duration such as "90s", "15m", "14d" (util::parse_duration).
-    std::optional<std::chrono::seconds> duration(std::string_view key);
+    // A positive duration such as "90s", "15m", "14d" (util::parse_duration); with zero_ok, "0"
+    // too.
+    std::optional<std::chrono::seconds> duration(std::string_view key, bool zero_ok = false);
     std::optional<std::vector<std::string>> string_list(std::string_view key);
     std::optional<YamlMap> map(std::string_view key);
     // A sequence of mappings.

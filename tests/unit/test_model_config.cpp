@@ -223,3 +223,62 @@ TEST_CASE("server config: a root that cannot go into a run script is refused wit
         CHECK(c.error().message().find(path + ":2: key 'root'") != std::string::npos);
     }
 }
+
+TEST_CASE("server config: a webhook goes over https, plain http only to this machine, tokens "
+          "stay out of the config") {
+    auto dir = TempDir::create_in_tmp("unit-config");
+    REQUIRE(dir);
+    std::string path = dir->str() + "/server.yaml";
+    REQUIRE(atomic_write(path, R"(status:
+  notify_min_interval: 0
+  notify:
+    - {webhook: 'http://127.0.0.1:8080/hook', min_interval: 0, timeout: 5s}
+    - {webhook: 'http://localhost/x'}
+    - {webhook: 'http://[::1]:9/x'}
+    - {webhook: 'https://hooks.slack.com/services/{token}', format: slack,
+       token_file: /etc/restic-backup/slack, ca_file: /etc/ssl/private-ca.pem, min_interval: 1h}
+)",
+                         0644));
+    auto c = load_server_config(path, true);
+    INFO((c ? std::string() : all_messages(c.error())));
+    REQUIRE(c);
+    CHECK(c->status.notify_min_interval == std::chrono::seconds(0));
+    REQUIRE(c->status.notify.size() == 4);
+    CHECK(c->status.notify[0].min_interval == std::chrono::seconds(0));
+    CHECK(c->status.notify[0].timeout == std::chrono::seconds(5));
+    CHECK(c->status.notify[0].name == "webhook 127.0.0.1:8080");
+    CHECK_FALSE(c->status.notify[1].min_interval);
+    CHECK(c->status.notify[1].timeout == std::chrono::seconds(30));
+    CHECK(c->status.notify[3].name == "webhook hooks.slack.com");
+    CHECK(c->status.notify[3].ca_file == "/etc/ssl/private-ca.pem");
+    CHECK(c->status.notify[3].min_interval == std::chrono::seconds(3600));
+
+    REQUIRE(atomic_write(path, R"(status:
+  notify:
+    - {webhook: 'http://ntfy.example.com/backups'}
+    - {webhook: 'http://127.0.0.1.evil.example/x'}
+    - {webhook: 'https://hooks.example.com/{token}'}
+    - {webhook: 'https://{token}.example.com/', token_file: /etc/t}
+    - {webhook: 'https://a.example.com/x y'}
+    - {webhook: 'https://b.example.com', ca_file: ca.pem, timeout: 1h}
+    - {email: ops@example.com, ca_file: /etc/ca.pem, min_interval: soon}
+)",
+                         0644));
+    auto bad = load_server_config(path, true);
+    REQUIRE_FALSE(bad);
+    std::string text = all_messages(bad.error());
+    INFO(text);
+    CHECK(text.find("server.yaml:3: key 'status.notify[0].webhook': plain http:// only to this "
+                    "machine") != std::string::npos);
+    CHECK(text.find("server.yaml:4: key 'status.notify[1].webhook': plain http://") !=
+          std::string::npos);
+    CHECK(text.find("{token} in the URL needs token_file") != std::string::npos);
+    CHECK(text.find("{token} may stand in the path or query only") != std::string::npos);
+    CHECK(text.find("white space") != std::string::npos);
+    CHECK(text.find("key 'status.notify[5].ca_file': expected an absolute path") !=
+          std::string::npos);
+    CHECK(text.find("key 'status.notify[5].timeout': expected at most 10m") != std::string::npos);
+    CHECK(text.find("key 'status.notify[6].ca_file': unknown key") != std::string::npos);
+    CHECK(text.find("key 'status.notify[6].min_interval': expected 0 or a duration") !=
+          std::string::npos);
+}
