@@ -1,12 +1,14 @@
 // The state and status files between the tools: each written by one module and read back
 // strictly by the same module, another schema refused.
 #include "state/audit_status.hpp"
+#include "state/notify_state.hpp"
 #include "state/replicate_status.hpp"
 #include "state/syncd_status.hpp"
 #include "util/fs.hpp"
 #include "util/json.hpp"
 
 #include <catch2/catch.hpp>
+#include <functional>
 
 using namespace backup;
 using namespace backup::core;
@@ -128,4 +130,89 @@ TEST_CASE("state: restic-audit's status round-trips, and its labels are found") 
     json = audit_status_to_json(s);
     json["finished"] = "yesterday";
     CHECK_FALSE(audit_status_from_json(json, "x"));
+}
+
+TEST_CASE("state: --notify's memory round-trips, a malformed one is refused with every problem") {
+    auto dir = TempDir::create_in_tmp("unit-state");
+    REQUIRE(dir);
+    auto none = read_notify_state(dir->path());
+    REQUIRE(none);
+    CHECK_FALSE(*none);
+    NotifyState s;
+    s.updated = 1'800'000'000;
+    s.rows = {{"client", "web1", "stale", {"stale"}}, {"server", "/backups", "ok", {}}};
+    NotifyTargetState t;
+    t.name = "webhook ntfy.example.com";
+    t.last_attempt = 1'800'000'000;
+    t.failures = 2;
+    t.last_error = "unable to notify webhook ntfy.example.com: refused";
+    t.pending = {{"client",
+                  "web1",
+                  "unknown",
+                  "stale",
+                  1'799'999'940,
+                  {{"stale", "snapshots", "stale: newest snapshot 30h old"}}}};
+    s.targets = {t, {"email ops@example.com", 1'799'990'000, 1'799'990'000, 0, {}, {}}};
+    REQUIRE(write_notify_state(dir->path(), s));
+    auto path = notify_state_path(dir->path()).string();
+    CHECK(path == dir->str() + "/status/notify.json");
+    auto back = read_notify_state(dir->path());
+    INFO((back ? std::string() : back.error().message()));
+    REQUIRE(back);
+    REQUIRE(*back);
+    const NotifyState& r = **back;
+    CHECK(r.updated == s.updated);
+    REQUIRE(r.rows.size() == 2);
+    CHECK(r.rows[0].kinds == std::vector<std::string>{"stale"});
+    CHECK(r.rows[1].name == "/backups");
+    REQUIRE(r.targets.size() == 2);
+    CHECK_FALSE(r.targets[0].last_sent);
+    CHECK(r.targets[0].last_attempt == s.updated);
+    CHECK(r.targets[0].failures == 2);
+    CHECK(r.targets[0].last_error == t.last_error);
+    REQUIRE(r.targets[0].pending.size() == 1);
+    CHECK(r.targets[0].pending[0].from == "unknown");
+    CHECK(r.targets[0].pending[0].time == 1'799'999'940);
+    CHECK(r.targets[0].pending[0].problems.at(0).message == "stale: newest snapshot 30h old");
+    CHECK(r.targets[1].last_sent == 1'799'990'000);
+    CHECK_FALSE(r.targets[1].last_error);
+
+    auto good = util::read_json_file(path).value();
+    auto refused = [&](const std::function<void(util::Json&)>& spoil, const std::string& says) {
+        auto json = good;
+        spoil(json);
+        REQUIRE(util::atomic_write(path, json.dump(), 0644));
+        auto read = read_notify_state(dir->path());
+        REQUIRE_FALSE(read);
+        std::string text = read.error().message();
+        for (const auto& m : read.error().more()) {
+            text += "\n" + m;
+        }
+        INFO(text);
+        CHECK(read.error().code() == util::ExitCode::permanent);
+        CHECK(text.find(says) != std::string::npos);
+    };
+    refused([](util::Json& j) { j["schema"] = 2; }, "schema 2 is not supported");
+    refused([](util::Json& j) { j["rows"][0]["state"] = "sad"; },
+            "key 'rows[0].state': expected ok, stale, failing or error");
+    refused([](util::Json& j) { j["rows"][1]["row"] = "planet"; }, "rows[1].row");
+    refused([](util::Json& j) { j["rows"].push_back(j["rows"][0]); }, "client web1 is there twice");
+    refused([](util::Json& j) { j["targets"][0]["pending"][0]["from"] = "sad"; },
+            "targets[0].pending[0].from");
+    refused([](util::Json& j) { j["targets"][0]["last_sent"] = "yesterday"; },
+            "targets[0].last_sent");
+    refused([](util::Json& j) { j["targets"][1]["failures"] = -1; }, "targets[1].failures");
+    refused([](util::Json& j) { j["targets"][1]["name"] = j["targets"][0]["name"]; },
+            "is there twice");
+    refused([](util::Json& j) { j["targets"][0].erase("pending"); },
+            "targets[0].pending': missing");
+    // Every problem at once.
+    refused(
+        [](util::Json& j) {
+            j["rows"][0]["state"] = "sad";
+            j.erase("updated");
+        },
+        "key 'updated': missing");
+    REQUIRE(util::atomic_write(path, "{not json", 0644));
+    CHECK_FALSE(read_notify_state(dir->path()));
 }
