@@ -8,6 +8,7 @@
 #include "model/config.hpp"
 #include "status/capacity.hpp"
 #include "status/html.hpp"
+#include "status/notify.hpp"
 #include "status/render.hpp"
 #include "util/fs.hpp"
 #include "util/time.hpp"
@@ -43,14 +44,24 @@ CapacityHistory update_capacity(ServerStatus& status, const StatusSettings& sett
 util::ExitCode backup_status_command(const StatusArguments& a) {
     ServerConfig server =
         util::value_or_throw(load_server_config(a.config_path, a.config_explicit));
+    if (a.notify && server.status.notify.empty()) {
+        throw util::Fatal(util::Error(
+            util::ExitCode::permanent,
+            fmt::format("unable to notify: {} names no target (status.notify)", a.config_path)));
+    }
     fs::path root = a.root.empty() ? server.root : fs::path(a.root);
     auto status = util::value_or_throw(collect_status(root, a.now != 0 ? a.now : util::unix_now()));
     CapacityHistory history = update_capacity(status, server.status);
+    if (a.notify) {
+        notify_targets(status, server.status);
+    } else if (!server.status.notify.empty()) {
+        add_notify_failures(status, server.status);
+    }
     if (a.json) {
         std::string text =
             status_to_json(status).dump(2, ' ', false, util::Json::error_handler_t::replace);
         std::fputs((text + "\n").c_str(), stdout);
-    } else {
+    } else if (!a.notify) {
         bool color = ::isatty(STDOUT_FILENO) == 1 && std::getenv("NO_COLOR") == nullptr;
         std::fputs(render_status_table(status, color).c_str(), stdout);
     }

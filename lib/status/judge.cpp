@@ -41,6 +41,8 @@ std::string_view to_string(ProblemKind kind) {
         return "quota";
     case ProblemKind::disk_filling:
         return "disk-filling";
+    case ProblemKind::notify:
+        return "notify";
     }
     return "unknown";
 }

@@ -44,6 +44,7 @@ enum class ProblemKind {
     certificate,         // a storage server's certificate expires soon, expired, or is unreadable
     quota,               // the repository uses most of its quota
     disk_filling,        // a filesystem fills within the warning time at its rate
+    notify,              // --notify could not deliver to a target (it is retried next run)
 };
 std::string_view to_string(ProblemKind kind);
 

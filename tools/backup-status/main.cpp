@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
     app.add_option("--prometheus", a.prometheus, "also write a node_exporter textfile here")
         ->option_text("FILE");
     app.add_option("--html", a.html, "also write the status page here")->option_text("FILE");
+    app.add_flag("--notify", a.notify,
+                 "announce what changed to the server config's status.notify targets; no table");
     app.add_option("--now", a.now, "evaluate as of this unix time (for tests)")->group("");
     return tool.run(argc, argv, [&] {
         a.config_explicit = config->count() > 0;
