@@ -47,9 +47,7 @@ util::ExitCode backup_status_command(const StatusArguments& a) {
     auto status = util::value_or_throw(collect_status(root, a.now != 0 ? a.now : util::unix_now()));
     CapacityHistory history = update_capacity(status, server.status);
     if (a.json) {
-        std::string text =
-            status_to_json(status).dump(2, ' ', false, util::Json::error_handler_t::replace);
-        std::fputs((text + "\n").c_str(), stdout);
+        write_status_json(status, stdout);
     } else {
         bool color = ::isatty(STDOUT_FILENO) == 1 && std::getenv("NO_COLOR") == nullptr;
         std::fputs(render_status_table(status, color).c_str(), stdout);
