@@ -19,16 +19,21 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/bench-status-XXXXXX")
 if [ -n "${KEEP_WORK:-}" ]; then echo "root kept in $work/root"; else trap 'rm -rf "$work"' EXIT; fi
 export PATH="${DEPS_PREFIX:-$HOME/.cache/restic-backup-toolkit}/bin:$PATH"
 
-mkdir -p "$work/root"
+mkdir -p "$work/root" "$work/replica" "$work/bin"
+# Copies the service user can reach wherever the pinned programs are installed (a 0700 home).
+chmod 755 "$work"
+deps_bin=${DEPS_PREFIX:-$HOME/.cache/restic-backup-toolkit}/bin
+for p in rest-server versitygw; do cp "$deps_bin/$p" "$work/bin/$p"; done
 cat > "$work/server.yaml" <<YAML
 root: $work/root
 listen_address: 127.0.0.1
 public_address: 127.0.0.1
 ports: {min: 30000, max: 39999}
 owner: {user: nobody, group: nogroup}
-binaries: {backup-syncd: $bin/backup-syncd, restic-replicate: /bin/true}
+binaries: {backup-syncd: $bin/backup-syncd, restic-replicate: /bin/true,
+           rest-server: $work/bin/rest-server, versitygw: $work/bin/versitygw}
 destinations:
-  - {name: disk2, path: '/srv/replica/{host}'}
+  - {name: disk2, path: '$work/replica/{host}'}
 YAML
 
 echo "provisioning $clients clients ($provision)..."

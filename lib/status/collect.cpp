@@ -15,6 +15,7 @@
 #include "state/audit_status.hpp"
 #include "state/replicate_status.hpp"
 #include "state/syncd_status.hpp"
+#include "status/repository_scan.hpp"
 #include "util/dir.hpp"
 #include "util/time.hpp"
 #include "util/tls.hpp"
@@ -54,60 +55,29 @@ void read_services(const ClientPaths& paths, ClientInfo& info) {
     }
 }
 
-void read_snapshots(ClientInfo& info) {
-    fs::path snapshots = info.repository / "snapshots";
-    std::error_code ec;
-    info.initialised = fs::exists(info.repository / "config", ec);
-    auto ids = list_snapshot_ids(snapshots);
-    if (!ids) {
+// Snapshots and sizes from one walk of the repository (status/repository_scan.hpp). Disk used
+// is every file's blocks; what rest-server counts against a quota is the size of every file and
+// directory its walk of the data directory sees (256 data directories of 4 KiB are 1 MiB of it).
+void read_repository(ClientInfo& info) {
+    RepositoryScan scan = scan_repository(info.repository);
+    info.initialised = scan.initialised;
+    if (scan.snapshots) {
+        info.snapshots = *scan.snapshots;
+        info.snapshot_times = std::move(scan.snapshot_times);
+        if (!info.snapshot_times.empty()) {
+            info.newest_snapshot = info.snapshot_times.back();
+        }
+    } else if (info.initialised) {
         // Before `restic init` there is nothing to list; after it, not being able to is a fault.
-        if (info.initialised) {
-            info.problems.push_back({ProblemKind::repository, "snapshots", ids.error().message()});
-        }
-        return;
-    }
-    info.snapshots = ids->size();
-    for (const auto& id : *ids) {
-        struct stat st {};
-        if (::stat((snapshots / id).c_str(), &st) == 0) {
-            info.snapshot_times.push_back(st.st_mtim.tv_sec);
-        }
-    }
-    std::sort(info.snapshot_times.begin(), info.snapshot_times.end());
-    if (!info.snapshot_times.empty()) {
-        info.newest_snapshot = info.snapshot_times.back();
-    }
-}
-
-// Disk used, and what rest-server counts against a quota: the size of every file and directory
-// its walk of the data directory sees (256 data directories of 4 KiB are 1 MiB of it).
-void read_sizes(ClientInfo& info) {
-    std::uint64_t apparent = 0;
-    for (const auto& dir : {info.repository.parent_path(), info.repository}) {
-        struct stat st {};
-        if (::lstat(dir.c_str(), &st) == 0) {
-            apparent += static_cast<std::uint64_t>(st.st_size);
-        }
-    }
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(info.repository, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        struct stat st {};
-        if (::lstat(it->path().c_str(), &st) != 0) {
-            continue;
-        }
-        apparent += static_cast<std::uint64_t>(st.st_size);
-        if (!S_ISDIR(st.st_mode)) {
-            info.repository_bytes += static_cast<std::uint64_t>(st.st_blocks) * 512;
-        }
-    }
-    if (ec && info.initialised) {
         info.problems.push_back(
-            {ProblemKind::repository, "size",
-             fmt::format("unable to read {}: {}", info.repository.string(), ec.message())});
+            {ProblemKind::repository, "snapshots", scan.snapshots.error().message()});
+    }
+    info.repository_bytes = scan.disk_bytes;
+    if (scan.walk_error && info.initialised) {
+        info.problems.push_back({ProblemKind::repository, "size", *scan.walk_error});
     }
     if (info.quota) {
-        info.quota_used = apparent;
+        info.quota_used = scan.apparent_bytes;
     }
 }
 
@@ -243,8 +213,7 @@ ClientInfo read_client(const ServerLayout& layout, const ClientConfig& config) {
     info.quota = config.quota;
     info.tls = config.tls;
     read_services(paths, info);
-    read_snapshots(info);
-    read_sizes(info);
+    read_repository(info);
     if (config.tls && config.topology == Topology::dedicated) {
         read_certificate(paths.certificate, info.certificate_file, info.certificate_expires,
                          info.problems);

@@ -58,9 +58,7 @@ util::ExitCode backup_status_command(const StatusArguments& a) {
         add_notify_failures(status, server.status);
     }
     if (a.json) {
-        std::string text =
-            status_to_json(status).dump(2, ' ', false, util::Json::error_handler_t::replace);
-        std::fputs((text + "\n").c_str(), stdout);
+        write_status_json(status, stdout);
     } else if (!a.notify) {
         bool color = ::isatty(STDOUT_FILENO) == 1 && std::getenv("NO_COLOR") == nullptr;
         std::fputs(render_status_table(status, color).c_str(), stdout);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "util/prometheus.hpp"
 #include "util/text.hpp"
@@ -288,11 +289,10 @@ std::string render_status_table(const ServerStatus& status, bool color) {
     return status.problems.empty() ? out : out + "\n";
 }
 
-Json status_to_json(const ServerStatus& status) {
-    Json clients = Json::array();
-    for (const auto& c : status.clients) {
-        clients.push_back(client_json(c));
-    }
+namespace {
+
+// Everything but the clients, whose array is left empty.
+Json status_frame_json(const ServerStatus& status) {
     Json instances = Json::array();
     for (const auto& i : status.instances) {
         instances.push_back({{"kind", i.kind},
@@ -322,10 +322,64 @@ Json status_to_json(const ServerStatus& status) {
             {"root", status.root.string()},
             {"healthy", status.healthy()},
             {"capacity_recorded", status.capacity_recorded},
-            {"clients", clients},
+            {"clients", Json::array()},
             {"instances", instances},
             {"filesystems", filesystems},
             {"problems", problems_json(status.problems)}};
+}
+
+// value.dump(2) as it appears depth levels down in an enclosing dump(2): every line after the
+// first indented further (a dumped string never holds a raw newline).
+void append_dump(std::string& out, const Json& value, int depth) {
+    std::string text = value.dump(2, ' ', false, Json::error_handler_t::replace);
+    std::string indent(static_cast<std::size_t>(depth) * 2, ' ');
+    std::size_t start = 0;
+    for (std::size_t nl = text.find('\n'); nl != std::string::npos; nl = text.find('\n', start)) {
+        out.append(text, start, nl + 1 - start);
+        out += indent;
+        start = nl + 1;
+    }
+    out.append(text, start);
+}
+
+void flush(std::string& out, std::FILE* file) {
+    std::fwrite(out.data(), 1, out.size(), file);
+    out.clear();
+}
+
+} // namespace
+
+Json status_to_json(const ServerStatus& status) {
+    Json out = status_frame_json(status);
+    Json& clients = out["clients"];
+    for (const auto& c : status.clients) {
+        clients.push_back(client_json(c));
+    }
+    return out;
+}
+
+void write_status_json(const ServerStatus& status, std::FILE* file) {
+    Json frame = status_frame_json(status);
+    std::string out = "{";
+    const char* separator = "\n";
+    for (const auto& [key, value] : frame.items()) {
+        out += separator;
+        separator = ",\n";
+        out += "  " + Json(key).dump() + ": ";
+        if (key != "clients" || status.clients.empty()) {
+            append_dump(out, value, 1);
+            continue;
+        }
+        out += "[";
+        for (std::size_t i = 0; i < status.clients.size(); ++i) {
+            out += i == 0 ? "\n    " : ",\n    ";
+            append_dump(out, client_json(status.clients[i]), 2);
+            flush(out, file);
+        }
+        out += "\n  ]";
+    }
+    out += "\n}\n";
+    flush(out, file);
 }
 
 std::string render_prometheus(const ServerStatus& status) {

@@ -1,6 +1,7 @@
 #include "status/render.hpp"
 
 #include <catch2/catch.hpp>
+#include <cstdio>
 
 #include "state/capacity_history.hpp"
 #include "util/fs.hpp"
@@ -72,6 +73,49 @@ TEST_CASE("status JSON: schema 2, states and problems with their kinds") {
     CHECK(prom.find("restic_backup_client_state{client=\"web1\",state=\"stale\"} 1") !=
           std::string::npos);
     CHECK(prom.find("restic_backup_instance_up{instance=\"versitygw\"} 0") != std::string::npos);
+}
+
+namespace {
+
+std::string streamed_json(const ServerStatus& s) {
+    std::FILE* file = std::tmpfile();
+    REQUIRE(file != nullptr);
+    write_status_json(s, file);
+    std::string text(static_cast<std::size_t>(std::ftell(file)), '\0');
+    std::rewind(file);
+    REQUIRE(std::fread(text.data(), 1, text.size(), file) == text.size());
+    std::fclose(file);
+    return text;
+}
+
+} // namespace
+
+TEST_CASE("status JSON: written a client at a time, byte for byte the whole document's dump") {
+    ServerStatus s;
+    s.now = 1'800'000'000;
+    s.root = "/backups";
+    auto whole = [](const ServerStatus& st) {
+        return status_to_json(st).dump(2, ' ', false, util::Json::error_handler_t::replace) + "\n";
+    };
+    CHECK(streamed_json(s) == whole(s)); // no clients, no instances, no filesystems
+    ClientInfo web1 = client("web1", ClientState::stale,
+                             {{ProblemKind::stale, "snapshots", "stale: newest \"snapshot\"\n2d"}});
+    web1.services.push_back({"runsvdir", true, "", std::nullopt});
+    web1.snapshot_times = {1, 2, 3};
+    web1.destinations.push_back({"disk2", "ok", 5, 0, std::nullopt, ""});
+    ClientInfo bad = client("b\xff-bad-utf8", ClientState::error);
+    s.clients = {web1, client("zürich", ClientState::ok), bad};
+    InstanceInfo i;
+    i.kind = "versitygw";
+    s.instances = {i};
+    FilesystemInfo f;
+    f.path = "/backups";
+    f.clients = {"web1", "zürich"};
+    s.filesystems = {f};
+    s.problems = {{ProblemKind::state_file, "capacity", "unable to read capacity.json"}};
+    CHECK(streamed_json(s) == whole(s));
+    s.clients.resize(1);
+    CHECK(streamed_json(s) == whole(s));
 }
 
 TEST_CASE("capacity history: round trip, and a malformed file is an error naming it") {
