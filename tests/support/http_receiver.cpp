@@ -1,6 +1,7 @@
 #include "support/http_receiver.hpp"
 
 #include <cerrno>
+#include <csignal>
 #include <functional>
 #include <poll.h>
 #include <sys/socket.h>
@@ -120,6 +121,10 @@ std::string HttpReceiver::Request::header(const std::string& name) const {
 }
 
 HttpReceiver::HttpReceiver(std::optional<Tls> tls, bool listening) : m_tls(std::move(tls)) {
+    // A client that refuses the certificate hangs up mid-handshake, and OpenSSL's reply to it
+    // (write(2) on the socket) would raise SIGPIPE in the test process: ignored, the write just
+    // fails. The programs a test starts get default dispositions (util::Child).
+    std::signal(SIGPIPE, SIG_IGN);
     if (m_tls) {
         m_ssl_ctx = make_server_context(*m_tls);
     }
