@@ -4,6 +4,7 @@
 #   make test     deps + build + every test (unit and end-to-end) through CTest
 #   make test-unit / make test-e2e   one kind only
 #   make asan     AddressSanitizer + UBSan build (build-asan/) and its unit tests
+#   make fuzz     the parsers' fuzzer under ASan/UBSan, FUZZ_SECONDS (default 600) in all
 #   make install  PREFIX=/usr/local DESTDIR= ROOT=/backups   (stripped; ROOT: the unit's root)
 #   make man      the manuals (build/man/), also part of make
 #   make deb      the Debian packages restic-backup-server and -client (build/deb/), lintian-checked
@@ -18,12 +19,14 @@ BUILD_TYPE  ?= RelWithDebInfo
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 DEPS_PREFIX ?= $(HOME)/.cache/restic-backup-toolkit
 CTEST_ARGS  ?=
+FUZZ_SECONDS ?= 600
+FUZZ_TARGET ?= all
 
 # The pinned Go programs come first on PATH for everything make runs.
 export DEPS_PREFIX
 export PATH := $(DEPS_PREFIX)/bin:$(PATH)
 
-.PHONY: all build configure deps test test-unit test-e2e asan install man deb format clean demo
+.PHONY: all build configure deps test test-unit test-e2e asan fuzz install man deb format clean demo
 
 all: build
 
@@ -49,8 +52,17 @@ test-e2e: build
 
 asan:
 	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DBACKUP_SANITIZE=ON
-	cmake --build $(ASAN_DIR) -j $(JOBS) --target unit_tests
+	cmake --build $(ASAN_DIR) -j $(JOBS) --target unit_tests fuzz_parsers
 	ctest --test-dir $(ASAN_DIR) --output-on-failure -j $(JOBS) -L unit $(CTEST_ARGS)
+
+# A finding leaves its input in build-asan/fuzz-crashes/; once fixed, it goes to
+# tests/fuzz/seeds/TARGET/ so every later run starts from it.
+fuzz:
+	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DBACKUP_SANITIZE=ON
+	cmake --build $(ASAN_DIR) -j $(JOBS) --target fuzz_parsers
+	ASAN_OPTIONS=abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1 \
+	  $(ASAN_DIR)/tests/fuzz_parsers $(FUZZ_TARGET) --seconds $(FUZZ_SECONDS) \
+	  --crashes $(ASAN_DIR)/fuzz-crashes
 
 install: build
 	DESTDIR=$(DESTDIR) BACKUP_ROOT=$(ROOT) cmake --install $(BUILD_DIR) --prefix $(PREFIX) --strip

@@ -29,12 +29,15 @@ BackupServer::BackupServer(const fs::path& work, std::string extra_config, std::
     }
     fs::permissions(m_bin, fs::perms(0755));
     // Tests run in parallel, each with its own server root: give each its own port range, so
-    // two roots do not hand out the same port before either server listens.
+    // two roots do not hand out the same port before either server listens. The ranges stay
+    // below the kernel's ephemeral ports (32768 and up), which every fixture that binds port 0
+    // and every outgoing connection takes: such a listener on a client's port made its storage
+    // server fail to bind while the test's wait for the port succeeded.
     auto random = util::random_bytes(2);
     REQUIRE(random);
     int port_base = 20000 + (static_cast<unsigned char>((*random)[0]) * 256 +
                              static_cast<unsigned char>((*random)[1])) %
-                                40000;
+                                (32768 - 20000 - 1000);
     std::string text =
         fmt::format("root: {root}\n"
                     "listen_address: {address}\n"
