@@ -105,6 +105,23 @@ ProvisionRequest request_of(const NewResticServerArguments& a) {
     return request;
 }
 
+// Where the client's snapshots will be copied, and what each destination still needs.
+std::string replicas_text(const ClientConfig& c) {
+    if (c.destinations.empty()) {
+        return "No replica is configured: every snapshot exists only here. Add destinations to\n"
+               "  conf/client.yaml (or to the server config, for new clients).\n";
+    }
+    std::string text = "Replicas (backup-syncd copies every new snapshot there):\n";
+    for (const auto& d : c.destinations) {
+        text += d.is_local()
+                    ? fmt::format("  {}: {} (made for {}, 0700, if it was missing)\n", d.name,
+                                  d.path.string(), c.owner_user)
+                    : fmt::format("  {}: {} (rclone: the remote must be configured for {})\n",
+                                  d.name, d.remote, c.owner_user);
+    }
+    return text;
+}
+
 void print_next_steps(const ProvisionResult& result) {
     const ClientConfig& c = result.config;
     std::error_code ec;
@@ -118,10 +135,12 @@ void print_next_steps(const ProvisionResult& result) {
         "       scp {environ} root@{host}:/etc/restic/environ\n{ca_copy}"
         "  3. On {host}: make a repository password and the repository:\n"
         "       (umask 077; openssl rand -base64 32 > /etc/restic/repo-password)\n"
-        "       restic-wrapper init\n",
-        fmt::arg("host", c.host), fmt::arg("kind", to_string(c.kind)),
-        fmt::arg("topology", to_string(c.topology)), fmt::arg("port", c.port),
-        fmt::arg("tls", c.tls ? " (TLS)" : " (plain HTTP: tls is off)"),
+        "       restic-wrapper init\n"
+        "  4. Once per server: the daily audit and the status checks, e.g. examples/\n"
+        "     restic-audit.cron and backup-status-notify.cron (see the README).\n{replicas}",
+        fmt::arg("replicas", replicas_text(c)), fmt::arg("host", c.host),
+        fmt::arg("kind", to_string(c.kind)), fmt::arg("topology", to_string(c.topology)),
+        fmt::arg("port", c.port), fmt::arg("tls", c.tls ? " (TLS)" : " (plain HTTP: tls is off)"),
         fmt::arg("repo", c.repository.string()), fmt::arg("service", result.paths.service.string()),
         fmt::arg("link", result.enable_link.string()),
         fmt::arg("environ", result.paths.environ_file.string()),

@@ -24,7 +24,7 @@ std::string format_time(std::int64_t unix_seconds);
 
 // Reads the format above; the fraction may be absent or of any length ("2024-05-01T03:00:00Z",
 // as files of earlier versions hold it). nullopt for anything else, including a time that does
-// not exist (2024-02-30).
+// not exist (2024-02-30) and a year outside 1970-2199 (SystemTime's nanoseconds end in 2262).
 std::optional<SystemTime> parse_time(std::string_view text);
 // The same, to whole seconds since the epoch (rounded down).
 std::optional<std::int64_t> parse_unix_time(std::string_view text);

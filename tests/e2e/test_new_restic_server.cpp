@@ -299,8 +299,13 @@ TEST_CASE("new-restic-server: what the service user cannot reach is refused befo
     fs::permissions(dir->path() / "bin", fs::perms(0755));
     CHECK_FALSE(fs::exists(replicas / "web1"));
 
-    // Reachable: the destination is made for the service user, 0700, and the client works.
-    server.provision("web1", "versitygw");
+    // Reachable: the destination is made for the service user, 0700, and the next steps say so.
+    auto made = server.new_restic_server({"-H", "web1"});
+    INFO(made.out << made.err);
+    REQUIRE(made.success());
+    CHECK(made.out.find("disk2: " + (replicas / "web1").string() + " (made for nobody, 0700") !=
+          std::string::npos);
+    CHECK(made.out.find("restic-audit.cron") != std::string::npos);
     struct stat st {};
     REQUIRE(::stat((replicas / "web1").c_str(), &st) == 0);
     CHECK((st.st_mode & 07777) == 0700);
