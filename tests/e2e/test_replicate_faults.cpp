@@ -41,6 +41,15 @@ void write_random_files(const fs::path& dir, const std::string& prefix, int coun
 }
 
 // Repository files other than locks under dir.
+// One bit flipped in the middle of a (read-only) repository file: damage restic would not see.
+void flip_middle_byte(const fs::path& file) {
+    fs::permissions(file, fs::perms::owner_write, fs::perm_options::add);
+    auto content = util::read_file(file.string());
+    REQUIRE(content);
+    (*content)[content->size() / 2] ^= 0x20;
+    REQUIRE(util::atomic_write(file.string(), *content, 0400));
+}
+
 std::set<std::string> repository_files(const fs::path& dir) {
     auto listed = test::list_repository_files(dir.string());
     REQUIRE(listed);
@@ -178,11 +187,7 @@ TEST_CASE("replicate: a corrupted pack at the source is reported and never sent,
             }
         }
         REQUIRE_FALSE(pack.empty());
-        fs::permissions(repository / pack, fs::perms::owner_write, fs::perm_options::add);
-        auto content = util::read_file((repository / pack).string());
-        REQUIRE(content);
-        (*content)[content->size() / 2] ^= 0x20;
-        REQUIRE(util::atomic_write((repository / pack).string(), *content, 0400));
+        flip_middle_byte(repository / pack);
 
         fs::path dest = dir->path() / "replica";
         fs::create_directories(dest);
@@ -304,11 +309,7 @@ TEST_CASE("replicate and audit: an unlistable data directory is reported, everyt
         }
     }
     REQUIRE_FALSE(flipped.empty());
-    fs::permissions(repository / flipped, fs::perms::owner_write, fs::perm_options::add);
-    auto content = util::read_file((repository / flipped).string());
-    REQUIRE(content);
-    (*content)[content->size() / 2] ^= 0x20;
-    REQUIRE(util::atomic_write((repository / flipped).string(), *content, 0400));
+    flip_middle_byte(repository / flipped);
 
     // The tools as the services' user, from where it can run them.
     fs::path bin = dir->path() / "bin";

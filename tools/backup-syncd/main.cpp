@@ -2,6 +2,8 @@
 #include "syncd/command.hpp"
 #include "util/cli.hpp"
 
+#include <tuple>
+
 int main(int argc, char** argv) {
     using namespace backup;
     core::SyncdArguments a;
@@ -14,19 +16,15 @@ int main(int argc, char** argv) {
         ->option_text("DIR");
     app.add_option("--state-dir", a.state_dir, "state and status files")->option_text("DIR");
     app.add_option("--script", a.script, "the sync command")->required()->option_text("COMMAND");
-    app.add_option("--loopdelay", a.loop_delay, "seconds between full listings (default 60)")
-        ->option_text("SECONDS");
-    app.add_option("--startupdelay", a.startup_delay, "seconds before the first listing (0)")
-        ->option_text("SECONDS");
-    app.add_option("--settle", a.settle, "seconds of quiet after a change before a run (0.3)")
-        ->option_text("SECONDS");
-    app.add_option("--retry-min", a.retry_min, "first retry delay in seconds (5)")
-        ->option_text("SECONDS");
-    app.add_option("--retry-max", a.retry_max, "longest retry delay in seconds (600)")
-        ->option_text("SECONDS");
-    app.add_option("--timeout", a.timeout, "seconds a sync may run before it is stopped (21600)")
-        ->option_text("SECONDS");
-    app.add_option("--term-grace", a.term_grace, "seconds between TERM and KILL (10)")
-        ->option_text("SECONDS");
+    for (auto [name, value, help] :
+         {std::tuple{"--loopdelay", &a.loop_delay, "seconds between full listings (default 60)"},
+          {"--startupdelay", &a.startup_delay, "seconds before the first listing (0)"},
+          {"--settle", &a.settle, "seconds of quiet after a change before a run (0.3)"},
+          {"--retry-min", &a.retry_min, "first retry delay in seconds (5)"},
+          {"--retry-max", &a.retry_max, "longest retry delay in seconds (600)"},
+          {"--timeout", &a.timeout, "seconds a sync may run before it is stopped (21600)"},
+          {"--term-grace", &a.term_grace, "seconds between TERM and KILL (10)"}}) {
+        app.add_option(name, *value, help)->option_text("SECONDS");
+    }
     return tool.run(argc, argv, [&] { return core::backup_syncd_command(a); });
 }
