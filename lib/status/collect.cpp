@@ -12,6 +12,7 @@
 #include "model/config.hpp"
 #include "model/layout.hpp"
 #include "model/shared.hpp"
+#include "provision/owner.hpp"
 #include "state/audit_status.hpp"
 #include "state/certificate_cache.hpp"
 #include "state/replicate_status.hpp"
@@ -97,6 +98,8 @@ void read_sync(const fs::path& state, ClientInfo& info) {
     }
     const SyncStatus& syncd = **read;
     info.last_sync = unix_time(syncd.last_success);
+    info.sync_updated = util::parse_unix_time(syncd.updated);
+    info.sync_running = syncd.running;
     info.snapshots_synced = syncd.snapshots_synced;
     info.sync_failures = syncd.consecutive_failures;
     if (info.sync_failures > 0) {
@@ -215,6 +218,43 @@ std::optional<std::int64_t> mtime_of(const fs::path& path) {
     return st.st_mtim.tv_sec;
 }
 
+// Whether the services' user can record anything: backup-syncd and restic-replicate replace
+// their files in the state directory, which takes write and search permission on it, as the
+// user and the one group runit's chpst gives it. A read-only mount or a mode that shuts the user
+// out leaves their last status in place, which would read as all well. Access control lists are
+// not read: one that grants more than the mode shows is reported, to be looked at.
+void check_state_dir(const fs::path& state, const ClientConfig& config, ClientInfo& info) {
+    auto problem = [&](const std::string& why) {
+        info.problems.push_back(
+            {ProblemKind::state_file, "state",
+             fmt::format("backup-syncd and restic-replicate cannot record their runs: {}", why)});
+    };
+    struct stat st {};
+    if (::stat(state.c_str(), &st) != 0) {
+        problem(fmt::format("unable to read {}: {}", state.string(), std::strerror(errno)));
+        return;
+    }
+    struct statvfs vfs {};
+    if (::statvfs(state.c_str(), &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0) {
+        problem(fmt::format("{} is on a read-only filesystem", state.string()));
+        return;
+    }
+    auto owner = resolve_owner(config.owner_user, config.owner_group);
+    if (!owner) {
+        problem(owner.error().message());
+        return;
+    }
+    if (owner->uid == 0) {
+        return;
+    }
+    unsigned shift = st.st_uid == owner->uid ? 6 : st.st_gid == owner->gid ? 3 : 0;
+    if (((st.st_mode >> shift) & 3U) != 3U) {
+        problem(fmt::format("{} (mode {:04o}, owner {}:{}) is not writable by {}:{}",
+                            state.string(), st.st_mode & 07777U, st.st_uid, st.st_gid,
+                            config.owner_user, config.owner_group));
+    }
+}
+
 ClientInfo read_client(const ServerLayout& layout, const ClientConfig& config,
                        CertificateCache& certificates) {
     ClientPaths paths = layout.client(config.host);
@@ -238,6 +278,7 @@ ClientInfo read_client(const ServerLayout& layout, const ClientConfig& config,
         read_certificate(paths.certificate, certificates, info.certificate_file,
                          info.certificate_expires, info.problems);
     }
+    check_state_dir(paths.state, config, info);
     read_sync(paths.state, info);
     read_replication(paths.state, config, info);
     read_audits(paths.state, info);
