@@ -1,6 +1,7 @@
 #include "model/config.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <set>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -90,7 +91,65 @@ util::Expected<void> validate_destination(const Destination& d) {
     return {};
 }
 
+std::optional<std::optional<std::chrono::seconds>> parse_keep_deleted(std::string_view text) {
+    if (text == "forever") {
+        return std::optional<std::chrono::seconds>();
+    }
+    auto duration = util::parse_duration(text);
+    if (!duration || duration->count() <= 0) {
+        return std::nullopt;
+    }
+    return std::optional<std::chrono::seconds>(*duration);
+}
+
+std::string format_keep_deleted(const std::optional<std::chrono::seconds>& keep) {
+    if (!keep) {
+        return "forever";
+    }
+    // Exact, so that a config written back reads as the same duration.
+    auto seconds = keep->count();
+    for (auto [unit, size] : {std::pair{'d', 86400LL}, {'h', 3600LL}, {'m', 60LL}}) {
+        if (seconds % size == 0) {
+            return fmt::format("{}{}", seconds / size, unit);
+        }
+    }
+    return fmt::format("{}s", seconds);
+}
+
 namespace {
+
+// keep_deleted and hold_deletions_above of one destination.
+void read_retention(YamlMap& item, Destination& d) {
+    if (auto keep = item.string("keep_deleted")) {
+        if (auto parsed = parse_keep_deleted(*keep)) {
+            d.keep_deleted = *parsed;
+        } else {
+            item.problem("keep_deleted", "expected 'forever' or a duration such as 12h or 4d");
+        }
+    }
+    auto hold = item.map("hold_deletions_above");
+    if (!hold) {
+        return;
+    }
+    if (auto share = hold->string("snapshots")) {
+        std::string digits = share->ends_with('%') ? share->substr(0, share->size() - 1) : *share;
+        int percent = 0;
+        auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), percent);
+        if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty() ||
+            percent < 0 || percent > 100) {
+            hold->problem("snapshots", "expected a share of the snapshots from 0% to 100%");
+        } else {
+            d.hold_above_percent = percent;
+        }
+    }
+    if (auto size = hold->string("size")) {
+        d.hold_above_bytes = util::parse_size(*size);
+        if (!d.hold_above_bytes) {
+            hold->problem("size", "expected a number of bytes, optionally with K, M, G or T");
+        }
+    }
+    hold->reject_unknown_keys();
+}
 
 // The server config's destinations are templates: "{host}" stands for each client's name and is
 // checked as if it were one.
@@ -113,6 +172,7 @@ std::vector<Destination> read_destinations(YamlMap& map, bool host_templates) {
         d.name = item.string("name").value_or("");
         d.path = item.string("path").value_or("");
         d.remote = item.string("remote").value_or("");
+        read_retention(item, d);
         item.reject_unknown_keys();
         Destination checked = d;
         if (host_templates) {
@@ -269,6 +329,19 @@ std::string render_client_config(const ClientConfig& c) {
             out << YAML::Key << "path" << YAML::Value << d.path.string();
         } else {
             out << YAML::Key << "remote" << YAML::Value << d.remote;
+        }
+        if (d.keep_deleted) {
+            out << YAML::Key << "keep_deleted" << YAML::Value
+                << format_keep_deleted(d.keep_deleted);
+        }
+        if (d.hold_above_percent != k_default_hold_deletions_percent || d.hold_above_bytes) {
+            out << YAML::Key << "hold_deletions_above" << YAML::Value << YAML::BeginMap;
+            out << YAML::Key << "snapshots" << YAML::Value
+                << fmt::format("{}%", d.hold_above_percent);
+            if (d.hold_above_bytes) {
+                out << YAML::Key << "size" << YAML::Value << *d.hold_above_bytes;
+            }
+            out << YAML::EndMap;
         }
         out << YAML::EndMap;
     }

@@ -34,11 +34,27 @@ std::optional<Topology> parse_topology(std::string_view text);
 // Where replicas go: a local directory or an rclone remote ("b2:bucket/web1"), whose
 // credentials come from rclone's config file or RCLONE_CONFIG_* variables, never from here.
 struct Destination {
+    // Not an aggregate, so that {name, path, remote} stays the short form as fields are added.
+    Destination(std::string name_ = {}, fs::path path_ = {}, std::string remote_ = {})
+        : name(std::move(name_)), path(std::move(path_)), remote(std::move(remote_)) {}
+
     std::string name;   // [a-z0-9_-]{1,32}, unique per client
     fs::path path;      // absolute local path, or empty
     std::string remote; // rclone remote "name:path", or empty
+    // keep_deleted: a file copied from the source and then deleted there is deleted here this
+    // long after a run first saw it gone; nullopt is "forever" (never delete), the default.
+    std::optional<std::chrono::seconds> keep_deleted;
+    // hold_deletions_above: a run that would delete more than this share (percent) of the
+    // destination's snapshots, or more than this many bytes, holds its deletions for a person
+    // (restic-replicate --confirm-deletions).
+    int hold_above_percent = k_default_hold_deletions_percent;
+    std::optional<std::uint64_t> hold_above_bytes;
     bool is_local() const { return !path.empty(); }
 };
+
+// "forever" or a duration ("4d"): the YAML and command-line form of keep_deleted.
+std::optional<std::optional<std::chrono::seconds>> parse_keep_deleted(std::string_view text);
+std::string format_keep_deleted(const std::optional<std::chrono::seconds>& keep);
 
 // Checks one destination; the errors name it. Used for both config files.
 util::Expected<void> validate_destination(const Destination& destination);

@@ -16,6 +16,9 @@ inline constexpr int k_default_port_min = 8100;
 inline constexpr int k_default_port_max = 8999;
 // restic-audit hashes 1/N of the files per run.
 inline constexpr int k_default_audit_fraction = 30;
+// restic-replicate holds a run's deletions to a destination that would remove more than this
+// share (percent) of its snapshots.
+inline constexpr int k_default_hold_deletions_percent = 50;
 inline constexpr int k_max_audit_fraction = 10000;
 // Temporary names younger than this are no audit finding.
 inline constexpr std::chrono::seconds k_default_temporary_grace{24 * 3600};

@@ -2,10 +2,15 @@
 
 #include "model/layout.hpp"
 #include "replicate/replicate.hpp"
+#include "state/replicate_hold.hpp"
 #include "state/snapshot_ids.hpp"
+#include "util/fs.hpp"
 #include "util/sha256.hpp"
+#include "util/time.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <set>
 #include <sys/stat.h>
 
@@ -89,6 +94,10 @@ ReplicateJob client_job(const ReplicateCommand& command) {
         refuse("unable to use --state-dir with --client: a client's state is in "
                "ROOT/systems/HOST/state");
     }
+    if (!command.keep_deleted.empty()) {
+        refuse("unable to use --keep-deleted with --client: a client's destinations have their "
+               "keep_deleted in its client.yaml");
+    }
     if (command.arguments.size() != 0 && command.arguments.size() != 2) {
         refuse("unable to parse arguments: with --client, give no arguments or backup-syncd's "
                "APPEARED_FILE GONE_FILE");
@@ -131,8 +140,20 @@ ReplicateJob one_off_job(const ReplicateCommand& command) {
     }
     std::set<std::string> names;
     std::vector<std::string> problems;
+    std::optional<std::optional<std::chrono::seconds>> keep;
+    if (!command.keep_deleted.empty()) {
+        keep = parse_keep_deleted(command.keep_deleted);
+        if (!keep) {
+            refuse(fmt::format("unable to use --keep-deleted {}: expected 'forever' or a duration "
+                               "such as 12h or 4d",
+                               command.keep_deleted));
+        }
+    }
     for (std::size_t i = 1; i < command.arguments.size(); ++i) {
         auto d = parse_destination_argument(command.arguments[i]);
+        if (d && keep) {
+            d->keep_deleted = *keep;
+        }
         if (!d) {
             problems.push_back(d.error().message());
         } else if (!names.insert(d->name).second) {
@@ -178,13 +199,106 @@ Expected<Destination> parse_destination_argument(std::string_view text) {
     return d;
 }
 
+namespace {
+
+// --now: unix seconds or a UTC time.
+std::int64_t parse_now(const std::string& text) {
+    std::int64_t seconds = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+    if (ec == std::errc() && end == text.data() + text.size() && seconds >= 0) {
+        return seconds;
+    }
+    if (auto time = util::parse_unix_time(text)) {
+        return *time;
+    }
+    refuse(fmt::format("unable to use --now {}: expected unix seconds or a UTC time like "
+                       "2024-05-01T03:00:00Z",
+                       text));
+}
+
+// The state directory and the destination name DEST stands for, for --hold-deletions and
+// --release-deletions.
+std::pair<std::string, std::string> hold_target(const ReplicateCommand& command,
+                                                const std::string& dest) {
+    if (!command.arguments.empty()) {
+        refuse("unable to parse arguments: --hold-deletions and --release-deletions take no "
+               "other arguments");
+    }
+    if (command.client.empty()) {
+        if (command.state_dir.empty()) {
+            refuse("unable to change a hold: give --client HOST, or --state-dir DIR for a "
+                   "one-off destination");
+        }
+        auto d = util::value_or_throw(parse_destination_argument(dest));
+        return {command.state_dir, d.name};
+    }
+    ReplicateCommand as_run = command;
+    as_run.hold_deletions.clear();
+    as_run.release_deletions.clear();
+    ReplicateJob job = client_job(as_run);
+    for (const auto& target : job.destinations) {
+        if (target.destination.name == dest) {
+            return {job.state_dir->string(), dest};
+        }
+    }
+    refuse(fmt::format("unable to change the hold of {}: {} has no such destination", dest,
+                       command.client));
+}
+
+util::ExitCode change_hold(const ReplicateCommand& command) {
+    bool freeze = !command.hold_deletions.empty();
+    if (freeze == !command.release_deletions.empty()) {
+        refuse("unable to parse arguments: give one of --hold-deletions and --release-deletions");
+    }
+    auto [state_dir, name] =
+        hold_target(command, freeze ? command.hold_deletions : command.release_deletions);
+    std::string path = replica_hold_path(state_dir, name);
+    if (freeze) {
+        util::value_or_throw(util::make_directories(
+            (fs::path(state_dir) / std::string(k_replicate_state_subdir)).string(), 0700));
+        util::value_or_throw(write_replica_hold(path, {name, util::format_time(util::now())}));
+        util::print_event(
+            fmt::format("{}: deletions frozen until --release-deletions {}", name, name));
+    } else {
+        bool was = util::value_or_throw(remove_replica_hold(path));
+        util::print_event(fmt::format("{}: {}", name,
+                                      was ? "deletions released: due ones run at the next run"
+                                          : "its deletions were not frozen"));
+    }
+    return ExitCode::ok;
+}
+
+// --confirm-deletions names destinations of the job.
+void check_confirmed(const ReplicateJob& job, const std::vector<std::string>& names) {
+    for (const auto& name : names) {
+        bool known = std::any_of(job.destinations.begin(), job.destinations.end(),
+                                 [&](const auto& t) { return t.destination.name == name; });
+        if (!known) {
+            refuse(fmt::format("unable to confirm the deletions of {}: no destination of this "
+                               "run has that name",
+                               name));
+        }
+    }
+}
+
+} // namespace
+
 util::ExitCode replicate_command(const ReplicateCommand& command) {
+    if (!command.hold_deletions.empty() || !command.release_deletions.empty()) {
+        return change_hold(command);
+    }
     ReplicateOptions options;
     options.log = log_line;
     options.rclone.env = util::current_environment();
     options.rclone.program = util::bundled_program("rclone").value_or("rclone");
+    if (!command.now.empty()) {
+        options.now = parse_now(command.now);
+    }
     ReplicateJob job = command.client.empty() ? one_off_job(command) : client_job(command);
     job.reconcile = command.reconcile;
+    check_confirmed(job, command.confirm_deletions);
+    job.confirm_deletions.insert(command.confirm_deletions.begin(),
+                                 command.confirm_deletions.end());
     auto report = replicate(job, options);
     if (report.error) {
         throw util::Fatal(*report.error);

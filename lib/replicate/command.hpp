@@ -23,12 +23,20 @@ struct ReplicateCommand {
     std::string root = std::string(k_default_root); // --root
     std::string state_dir;                          // --state-dir (one-off runs)
     bool reconcile = false;                         // --reconcile
+    std::string keep_deleted;                       // --keep-deleted (one-off runs)
+    std::string now;                                // --now: unix seconds or UTC ISO 8601
+    std::vector<std::string> confirm_deletions;     // --confirm-deletions DEST...
+    std::string hold_deletions;                     // --hold-deletions DEST: freeze, no run
+    std::string release_deletions;                  // --release-deletions DEST: unfreeze
     // With --client: nothing, or backup-syncd's APPEARED_FILE GONE_FILE (logged only).
     // Without: SOURCE_DIR DEST...
     std::vector<std::string> arguments;
 };
 
-// restic-replicate: builds the job (from <root>/systems/HOST/conf/client.yaml with --client),
+// restic-replicate: with --hold-deletions or --release-deletions, freezes or unfreezes one
+// destination's deletions (state/replicate_hold.hpp) and returns 0; DEST is a name of
+// client.yaml (--client) or a one-off destination argument (with --state-dir). Otherwise it
+// builds the job (from <root>/systems/HOST/conf/client.yaml with --client),
 // runs it with rclone getting this process's environment, prints each event on stdout (errors
 // and warnings as "prog: error: ..." on stderr) and returns ReplicateReport::exit_code().
 // Throws util::Fatal for bad arguments or configuration (100) and for a run that could not

@@ -1,7 +1,10 @@
 #include "replicate/destination_run.hpp"
 
+#include "replicate/retention.hpp"
+#include "state/replicate_hold.hpp"
 #include "util/fs.hpp"
 #include "util/sha256.hpp"
+#include "util/text.hpp"
 #include "util/time.hpp"
 
 #include <algorithm>
@@ -64,6 +67,21 @@ void RunContext::log(LogLevel level, std::string_view line) const {
     }
 }
 
+const std::array<std::vector<std::string>, k_replicate_phase_count>* RunContext::presence() {
+    if (!presence_tried) {
+        presence_tried = true;
+        auto listed = list_source_presence(source);
+        if (listed) {
+            present = std::move(*listed);
+        } else {
+            log(LogLevel::warning,
+                fmt::format("{}; no deletion from the source is seen or made this run",
+                            listed.error().message()));
+        }
+    }
+    return present ? &*present : nullptr;
+}
+
 void RunContext::report_refused(const std::vector<std::string>& refused) {
     for (const auto& relative : refused) {
         if (!reported.insert(relative).second) {
@@ -90,6 +108,10 @@ DestinationRun::DestinationRun(RunContext& ctx, const ReplicaTarget& target)
     if (auto it = ctx.previous_success.find(m_rep.name); it != ctx.previous_success.end()) {
         m_rep.last_success = it->second;
     }
+    if (auto it = ctx.previous_deletion.find(m_rep.name); it != ctx.previous_deletion.end()) {
+        m_rep.last_deletion = it->second;
+    }
+    m_rep.keep_deleted = target.destination.keep_deleted;
     m_next.name = m_rep.name;
     m_next.kind = m_rep.kind;
     m_next.target = m_rep.target;
@@ -100,6 +122,9 @@ DestinationReport DestinationRun::run() {
     locate_ledger();
     if (check_config() && mark_interrupted() && reconcile_listing()) {
         copy_phases();
+        if (m_rep.state == ReplicaState::ok) {
+            retention();
+        }
         // Every temporary file of this run is gone (each copy removes its own on every path).
         if (m_marker_path) {
             ::unlink(m_marker_path->c_str());
@@ -138,6 +163,7 @@ void DestinationRun::locate_ledger() {
         } else {
             m_ledger = std::move(**read);
             m_next.ids = m_ledger->ids;
+            m_next.copied = m_ledger->copied;
         }
         struct stat st {};
         if (m_marker_path && ::lstat(m_marker_path->c_str(), &st) == 0) {
@@ -222,6 +248,13 @@ bool DestinationRun::reconcile_listing() {
         listed[phase_index(*phase)].insert(std::move(id));
     }
     note_listing(*listing, listed);
+    // Copied files still there stay copied; whatever else the listing found was merely found.
+    for (auto phase : k_replicate_phases) {
+        auto& copied = m_next.copied[phase_index(phase)];
+        std::erase_if(copied, [&](const auto& entry) {
+            return !listed[phase_index(phase)].contains(entry.first);
+        });
+    }
     m_next.ids = std::move(listed);
     return save_ledger();
 }
@@ -298,11 +331,15 @@ bool DestinationRun::copy_phase(ReplicatePhase phase) {
     m_rep.refused += outcome.refused.size();
     m_ctx.report_refused(outcome.refused);
     for (const auto& relative : outcome.present) {
+        std::string id(path_file_name(relative));
+        const auto* read = m_ctx.verifier.find(relative);
         if (phase == ReplicatePhase::config) {
             m_has_config = true;
             m_next.config_sha256 = m_config_sha;
+        } else if (outcome.found.contains(relative) || read == nullptr) {
+            m_next.ids[phase_index(phase)].insert(id); // there already: never ours to delete
         } else {
-            m_next.ids[phase_index(phase)].insert(std::string(path_file_name(relative)));
+            m_next.add_copied(phase, id, read->size);
         }
     }
     m_ctx.log(LogLevel::info,
@@ -315,6 +352,110 @@ bool DestinationRun::copy_phase(ReplicatePhase phase) {
         return false;
     }
     return true;
+}
+
+void DestinationRun::retention() {
+    const Destination& dest = m_target.destination;
+    if (!m_ledger_path) {
+        return; // no ledger: nothing is known to be ours
+    }
+    std::string state_dir = m_ctx.job.state_dir->string();
+    auto hold = read_replica_hold(replica_hold_path(state_dir, dest.name), dest.name);
+    if (!hold) {
+        m_ctx.log(LogLevel::error, fmt::format("{}: {}; its deletions are held", m_target.label,
+                                               hold.error().message()));
+    }
+    DeletionGate gate{!hold || hold->has_value(), m_ctx.job.confirm_deletions.contains(dest.name)};
+    m_rep.frozen = gate.frozen;
+    bool pending = std::any_of(m_next.copied.begin(), m_next.copied.end(), [](const auto& map) {
+        return std::any_of(map.begin(), map.end(),
+                           [](const auto& entry) { return entry.second.gone_since.has_value(); });
+    });
+    if (!dest.keep_deleted && !pending) {
+        return; // forever, and nothing left from an earlier keep_deleted: no listing needed
+    }
+    const auto* present = m_ctx.presence();
+    if (present == nullptr) {
+        note_pending(gate);
+        return;
+    }
+    if (note_source_deletions(m_next, *present, dest.keep_deleted, m_ctx.clock) && !save_ledger()) {
+        return;
+    }
+    DeletionPlan plan = plan_deletions(m_next, dest, m_ctx.clock, gate);
+    if (plan.held_because) {
+        m_rep.state = ReplicaState::deletion_held;
+        m_rep.held_because = plan.held_because;
+        m_ctx.log(LogLevel::error,
+                  fmt::format("unable to delete from {}: {}; {} files, {} due, are kept until "
+                              "restic-replicate{} --confirm-deletions {}",
+                              m_target.label, *plan.held_because, plan.due_files,
+                              util::format_size(plan.due_bytes),
+                              m_ctx.job.client.empty() ? "" : " --client " + m_ctx.job.client,
+                              dest.name));
+    } else {
+        // The reverse of the copy order, each phase complete before the next.
+        std::string hold_path = replica_hold_path(state_dir, dest.name);
+        for (auto phase :
+             {ReplicatePhase::snapshots, ReplicatePhase::index, ReplicatePhase::data}) {
+            // A freeze made while this run goes on stops it before its next phase.
+            struct stat st {};
+            if (::lstat(hold_path.c_str(), &st) == 0 || errno != ENOENT) {
+                gate.frozen = m_rep.frozen = true;
+                m_rep.state = ReplicaState::deletion_held;
+                m_rep.held_because = "its deletions were frozen during the run";
+                break;
+            }
+            if (!delete_phase(phase, plan.due[phase_index(phase)])) {
+                break;
+            }
+        }
+    }
+    note_pending(gate);
+}
+
+bool DestinationRun::delete_phase(ReplicatePhase phase, const std::vector<std::string>& ids) {
+    if (ids.empty()) {
+        return true;
+    }
+    std::vector<std::string> files;
+    for (const auto& id : ids) {
+        files.push_back(replica_path(phase, id));
+    }
+    RemoveOutcome outcome = m_store->remove(phase, files);
+    auto& count = m_rep.deleted[phase_index(phase)];
+    auto& copied = m_next.copied[phase_index(phase)];
+    for (const auto& relative : outcome.removed) {
+        std::string id(path_file_name(relative));
+        if (auto it = copied.find(id); it != copied.end()) {
+            count.bytes += it->second.size;
+        }
+        ++count.files;
+        m_next.remove(phase, id);
+    }
+    if (!outcome.removed.empty()) {
+        m_rep.last_deletion = m_ctx.now;
+        m_ctx.log(LogLevel::info,
+                  fmt::format("{}: {}: deleted {} file{}, {} bytes (gone from the source for {})",
+                              m_target.label, to_string(phase), count.files,
+                              count.files == 1 ? "" : "s", count.bytes,
+                              format_keep_deleted(m_target.destination.keep_deleted)));
+        if (!save_ledger()) {
+            return false;
+        }
+    }
+    if (outcome.error) {
+        fail(*outcome.error);
+        return false;
+    }
+    return true;
+}
+
+void DestinationRun::note_pending(const DeletionGate& gate) {
+    DeletionPlan after = plan_deletions(m_next, m_target.destination, m_ctx.clock, gate);
+    m_rep.pending_deletions = after.pending_files;
+    m_rep.pending_deletion_bytes = after.pending_bytes;
+    m_rep.next_deletion_due = after.next_due;
 }
 
 void DestinationRun::count_missing() {
@@ -348,11 +489,11 @@ void DestinationRun::count_missing() {
 DestinationReport DestinationRun::finish() {
     count_missing();
     bool unlisted = !m_ctx.source.unlisted.empty();
-    if (m_rep.state != ReplicaState::failed &&
-        (m_rep.refused > 0 || m_rep.differing > 0 || unlisted)) {
+    if (m_rep.state == ReplicaState::ok && (m_rep.refused > 0 || m_rep.differing > 0 || unlisted)) {
         m_rep.state = ReplicaState::incomplete;
     }
-    if (m_rep.state == ReplicaState::ok) {
+    // Held deletions leave every source file copied: a success of the copy.
+    if (m_rep.state == ReplicaState::ok || m_rep.state == ReplicaState::deletion_held) {
         m_rep.last_success = m_ctx.now;
     }
     double seconds = std::chrono::duration<double>(Clock::now() - m_started).count();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "replicate/replicate.hpp"
+#include "replicate/retention.hpp"
 
 #include <chrono>
 #include <map>
@@ -25,8 +26,16 @@ struct RunContext {
     std::set<std::string> reported;                      // source problems reported (once)
     std::map<std::string, std::string> previous_success; // name -> last success
     std::string now;
+    std::map<std::string, std::string> previous_deletion; // name -> last run that deleted
+    std::int64_t clock = 0;                               // now, unix seconds
+    // What the source still has, for retention: listed on first use (presence()).
+    std::optional<std::array<std::vector<std::string>, k_replicate_phase_count>> present;
+    bool presence_tried = false;
 
     void log(LogLevel level, std::string_view line) const;
+    // list_source_presence, once per run; nullptr (after a warning) when it failed: no
+    // deletion is seen or made this run.
+    const std::array<std::vector<std::string>, k_replicate_phase_count>* presence();
     // Reports each corrupt or unreadable source file once per run.
     void report_refused(const std::vector<std::string>& refused);
 };
@@ -38,6 +47,8 @@ struct RunContext {
 //   3. mark_interrupted: a local destination is marked as being written to;
 //   4. reconcile_listing: when a listing is due, what the destination holds, from the listing;
 //   5. copy_phases: the missing files of each phase, the ledger written after each phase;
+//   6. retention: after a complete copy, with keep_deleted: the deletions seen, planned, held
+//      or made phase by phase (retention.hpp), the ledger written after each phase;
 // then finish: how far behind it is, and the report. Never throws for what it finds.
 class DestinationRun {
 public:
@@ -55,6 +66,10 @@ private:
     // false when the phase failed: later phases must not run on top of it.
     bool copy_phase(ReplicatePhase phase);
     std::vector<std::string> missing_files(ReplicatePhase phase) const;
+    void retention();
+    // false when the phase failed: later phases must not run on top of it.
+    bool delete_phase(ReplicatePhase phase, const std::vector<std::string>& ids);
+    void note_pending(const DeletionGate& gate);
     bool save_ledger();
     void fail(const util::Error& error);
     void count_missing();

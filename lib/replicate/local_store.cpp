@@ -1,5 +1,6 @@
 #include "replicate/local_store.hpp"
 
+#include "state/replicate_ledger.hpp"
 #include "util/dir.hpp"
 #include "util/fs.hpp"
 #include "util/scope_guard.hpp"
@@ -292,6 +293,7 @@ bool LocalReplicaStore::publish(const std::string& relative, const std::string& 
         }
         ++outcome.already_there;
         outcome.present.push_back(relative);
+        outcome.found.insert(relative);
         return true;
     }
     renamed = true;
@@ -324,6 +326,39 @@ CopyOutcome LocalReplicaStore::copy(ReplicatePhase phase, const std::vector<std:
             break;
         }
     }
+    return outcome;
+}
+
+RemoveOutcome LocalReplicaStore::remove(ReplicatePhase phase,
+                                        const std::vector<std::string>& files) {
+    RemoveOutcome outcome;
+    std::vector<std::string> unlinked;
+    std::set<std::string> touched;
+    for (const auto& relative : files) {
+        auto kind = replicate_phase(classify_repository_path(relative));
+        if (!is_deletable_phase(phase) || kind != phase) {
+            outcome.error = util::Error(
+                ExitCode::permanent,
+                fmt::format("unable to delete {}: not a file of {}", relative, to_string(phase)));
+            break;
+        }
+        std::string path = (m_dir / relative).string();
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+            outcome.error = util::fail_errno(errno, fmt::format("delete {}", path)).error();
+            break;
+        }
+        touched.insert(std::string(path_parent(relative)));
+        unlinked.push_back(relative);
+    }
+    // Removed only once the directory entries' removal is durable: a crash before that may
+    // bring files back, which the ledger then still lists (they are deleted again later).
+    for (const auto& relative_dir : touched) {
+        if (auto synced = util::fsync_directory((m_dir / relative_dir).string()); !synced) {
+            outcome.error = synced.error();
+            return outcome;
+        }
+    }
+    outcome.removed = std::move(unlinked);
     return outcome;
 }
 

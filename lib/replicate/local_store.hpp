@@ -31,6 +31,7 @@ public:
     util::Expected<ReplicaListing> list() override;
     CopyOutcome copy(ReplicatePhase phase, const std::vector<std::string>& files,
                      SourceVerifier& verifier, const CopyHook& before_each) override;
+    RemoveOutcome remove(ReplicatePhase phase, const std::vector<std::string>& files) override;
 
 private:
     // One copy() call: what it did, the directories it changed (to fsync), the kind of files.

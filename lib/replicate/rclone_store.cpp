@@ -1,9 +1,11 @@
 #include "replicate/rclone_store.hpp"
 
+#include "state/replicate_ledger.hpp"
 #include "util/fs.hpp"
 
 #include <algorithm>
 #include <cstdlib>
+#include <set>
 #include <unistd.h>
 
 namespace backup::core {
@@ -169,7 +171,84 @@ std::vector<std::string> verified_files(const std::vector<std::string>& files,
     return batch;
 }
 
+// The files rclone -v reported sending: "... INFO  : data/ab/ab12...: Copied (new)".
+std::set<std::string> copied_by_rclone(const std::string& log) {
+    constexpr std::string_view k_marker = "INFO  : ";
+    constexpr std::string_view k_copied = ": Copied (new)";
+    std::set<std::string> files;
+    std::size_t start = 0;
+    while (start < log.size()) {
+        auto end = log.find('\n', start);
+        if (end == std::string::npos) {
+            end = log.size();
+        }
+        std::string_view line(log.data() + start, end - start);
+        start = end + 1;
+        auto at = line.find(k_marker);
+        if (at == std::string_view::npos || !line.ends_with(k_copied)) {
+            continue;
+        }
+        line = line.substr(at + k_marker.size());
+        files.emplace(line.substr(0, line.size() - k_copied.size()));
+    }
+    return files;
+}
+
+// The batch as rclone's --files-from-raw file, one path a line, in scratch.
+util::Expected<std::string> write_file_list(const fs::path& scratch, std::string_view name,
+                                            const std::vector<std::string>& files) {
+    std::string text;
+    for (const auto& relative : files) {
+        text += relative;
+        text += '\n';
+    }
+    fs::path list = scratch / fmt::format("{}.files", name);
+    TRY(util::atomic_write(list.string(), text, 0600));
+    return list.string();
+}
+
 } // namespace
+
+RemoveOutcome RcloneReplicaStore::remove(ReplicatePhase phase,
+                                         const std::vector<std::string>& files) {
+    RemoveOutcome outcome;
+    for (const auto& relative : files) {
+        if (!is_deletable_phase(phase) ||
+            replicate_phase(classify_repository_path(relative)) != phase) {
+            outcome.error = util::Error(
+                ExitCode::permanent,
+                fmt::format("unable to delete {}: not a file of {}", relative, to_string(phase)));
+            return outcome;
+        }
+    }
+    if (files.empty()) {
+        return outcome;
+    }
+    auto list =
+        write_file_list(m_scratch->path(), fmt::format("delete-{}", to_string(phase)), files);
+    if (!list) {
+        outcome.error = list.error();
+        return outcome;
+    }
+    // --files-from-raw: rclone looks up each listed file (no listing of the remote); one that
+    // is not there is skipped without error.
+    auto result = run({"delete", "-q", "--files-from-raw", *list, m_remote},
+                      fmt::format("delete {} from {}", to_string(phase), m_remote));
+    if (!result) {
+        outcome.error = result.error();
+        return outcome;
+    }
+    if (!result->success()) {
+        // Which files went is unknown: none leaves the ledger, the next run deletes them again.
+        outcome.error =
+            util::Error(rclone_exit_class(*result),
+                        fmt::format("unable to delete {} from {}: rclone delete: {}",
+                                    to_string(phase), m_remote, rclone_reason(*result)));
+        return outcome;
+    }
+    outcome.removed = files;
+    return outcome;
+}
 
 CopyOutcome RcloneReplicaStore::copy(ReplicatePhase phase, const std::vector<std::string>& files,
                                      SourceVerifier& verifier, const CopyHook& before_each) {
@@ -179,19 +258,16 @@ CopyOutcome RcloneReplicaStore::copy(ReplicatePhase phase, const std::vector<std
     if (batch.empty()) {
         return outcome;
     }
-    std::string text;
-    for (const auto& relative : batch) {
-        text += relative;
-        text += '\n';
-    }
-    fs::path list = m_scratch->path() / fmt::format("{}.files", to_string(phase));
-    if (auto written = util::atomic_write(list.string(), text, 0600); !written) {
-        outcome.error = written.error();
+    auto list = write_file_list(m_scratch->path(), to_string(phase), batch);
+    if (!list) {
+        outcome.error = list.error();
         return outcome;
     }
-    auto result = run({"copy", "-q", "--files-from-raw", list.string(), "--immutable", "--checksum",
-                       "--no-traverse", "--no-update-modtime", m_source_root, m_remote},
-                      fmt::format("copy {} to {}", to_string(phase), m_remote));
+    // -v: rclone names each file it sends ("Copied (new)"); the others were there already.
+    auto result =
+        run({"copy", "-v", "--stats-log-level", "DEBUG", "--files-from-raw", *list, "--immutable",
+             "--checksum", "--no-traverse", "--no-update-modtime", m_source_root, m_remote},
+            fmt::format("copy {} to {}", to_string(phase), m_remote));
     if (!result) {
         outcome.error = result.error();
         return outcome;
@@ -207,11 +283,15 @@ CopyOutcome RcloneReplicaStore::copy(ReplicatePhase phase, const std::vector<std
     }
     // rclone skips a listed file that is gone (a prune while it ran): only files still at the
     // source can be known to have arrived.
+    std::set<std::string> sent = copied_by_rclone(result->err);
     for (const auto& relative : batch) {
         std::string path = (fs::path(m_source_root) / relative).string();
         if (::access(path.c_str(), F_OK) == 0) {
             outcome.present.push_back(relative);
             ++outcome.sent;
+            if (!sent.contains(relative)) {
+                outcome.found.insert(relative);
+            }
         } else {
             outcome.vanished.push_back(relative);
             bytes -= std::min(bytes, verifier.find(relative) ? verifier.find(relative)->size : 0);

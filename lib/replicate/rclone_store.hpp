@@ -13,14 +13,16 @@
 namespace backup::core {
 
 // An rclone remote "name:path". Each phase is one
-//   rclone copy --files-from-raw LIST --immutable --checksum --no-traverse --no-update-modtime
-//               -q SOURCE REMOTE
+//   rclone copy -v --stats-log-level DEBUG --files-from-raw LIST --immutable --checksum
+//               --no-traverse --no-update-modtime SOURCE REMOTE
 // over the files it is given, each verified (hashed) first, so a run makes requests in
-// proportion to the files it copies. read_config() is one `rclone copyto`, list() one
-// `rclone lsf -R`. rclone runs in this process's process group, so that killing the group
-// (a timeout, `sv kill`) stops it too. Exit codes: rclone's 1 (usage, unknown remote),
-// 6 (a file at the destination differs: --immutable) and 7 (fatal, e.g. refused credentials)
-// are permanent (100), the rest temporary (111).
+// proportion to the files it copies (-v: rclone names the files it sent, so that files it found
+// there already are not taken for copied ones). Each deletion phase is one
+//   rclone delete -q --files-from-raw LIST REMOTE
+// read_config() is one `rclone copyto`, list() one `rclone lsf -R`. rclone runs in this process's
+// process group, so that killing the group (a timeout, `sv kill`) stops it too. Exit codes:
+// rclone's 1 (usage, unknown remote), 6 (a file at the destination differs: --immutable) and 7
+// (fatal, e.g. refused credentials) are permanent (100), the rest temporary (111).
 class RcloneReplicaStore final : public ReplicaStore {
 public:
     RcloneReplicaStore(std::string remote, std::string source_root, RcloneSettings settings);
@@ -32,6 +34,7 @@ public:
     util::Expected<ReplicaListing> list() override;
     CopyOutcome copy(ReplicatePhase phase, const std::vector<std::string>& files,
                      SourceVerifier& verifier, const CopyHook& before_each) override;
+    RemoveOutcome remove(ReplicatePhase phase, const std::vector<std::string>& files) override;
 
 private:
     util::Expected<util::ProcessResult> run(std::vector<std::string> args, std::string_view what);

@@ -20,6 +20,8 @@ std::string_view to_string(ReplicaState state) {
         return "ok";
     case ReplicaState::incomplete:
         return "incomplete";
+    case ReplicaState::deletion_held:
+        return "deletion held";
     case ReplicaState::failed:
         return "failed";
     }
@@ -55,7 +57,8 @@ ExitCode ReplicateReport::exit_code() const {
             if (d.state == ReplicaState::failed) {
                 ++failed;
                 all_permanent = all_permanent && d.error && d.error->code() == ExitCode::permanent;
-            } else if (d.state == ReplicaState::incomplete) {
+            } else if (d.state == ReplicaState::incomplete ||
+                       d.state == ReplicaState::deletion_held) {
                 partial = true;
             }
         }
@@ -110,6 +113,18 @@ ReplicateStatus ReplicateReport::to_status() const {
         }
         ds.last_attempt = d.last_attempt;
         ds.last_success = d.last_success;
+        RetentionStatus rs;
+        rs.keep_deleted = format_keep_deleted(d.keep_deleted);
+        rs.deleted = d.deleted;
+        rs.pending_files = d.pending_deletions;
+        rs.pending_bytes = d.pending_deletion_bytes;
+        if (d.next_deletion_due) {
+            rs.next_due = util::format_time(*d.next_deletion_due);
+        }
+        rs.held = d.held_because;
+        rs.frozen = d.frozen;
+        rs.last_deletion = d.last_deletion;
+        ds.retention = std::move(rs);
         s.destinations.push_back(std::move(ds));
     }
     return s;
@@ -119,24 +134,25 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The last success of each destination, from the previous status file.
-std::map<std::string, std::string> previous_successes(const fs::path& state_dir,
-                                                      const RunContext& ctx) {
-    std::map<std::string, std::string> out;
+// The last success and last deletion of each destination, from the previous status file.
+void carry_over(const fs::path& state_dir, RunContext& ctx) {
     auto status = read_replicate_status(state_dir);
     if (!status) {
-        ctx.log(LogLevel::warning, fmt::format("{}; the last successes are not carried over",
-                                               status.error().message()));
-        return out;
+        ctx.log(LogLevel::warning,
+                fmt::format("{}; the last successes and deletions are not carried over",
+                            status.error().message()));
+        return;
     }
     if (*status) {
         for (const auto& d : (*status)->destinations) {
             if (d.last_success) {
-                out.emplace(d.name, *d.last_success);
+                ctx.previous_success.emplace(d.name, *d.last_success);
+            }
+            if (d.retention && d.retention->last_deletion) {
+                ctx.previous_deletion.emplace(d.name, *d.retention->last_deletion);
             }
         }
     }
-    return out;
 }
 
 // The report of a destination whose run threw: one destination's unexpected failure (out of
@@ -150,6 +166,7 @@ DestinationReport failed_destination(const RunContext& ctx, const ReplicaTarget&
     rep.target = target.destination.is_local() ? target.destination.path.string()
                                                : target.destination.remote;
     rep.state = ReplicaState::failed;
+    rep.keep_deleted = target.destination.keep_deleted;
     rep.error = util::Error(ExitCode::temporary,
                             fmt::format("unable to replicate to {}: {}", target.label, e.what()));
     rep.last_attempt = ctx.now;
@@ -209,10 +226,15 @@ ReplicateReport replicate(const ReplicateJob& job, const ReplicateOptions& optio
     ReplicateReport report;
     report.source = job.source;
     report.client = job.client;
-    report.started = util::format_time(util::now());
+    std::int64_t clock = options.now.value_or(util::unix_now());
+    // The times a run records follow its clock; only the ledgers' "updated" stays real.
+    util::SystemTime start_time = options.now ? util::from_unix(*options.now) : util::now();
+    report.started = util::format_time(start_time);
     auto finish_times = [&] {
-        report.finished = util::format_time(util::now());
-        report.duration_seconds = std::chrono::duration<double>(Clock::now() - started).count();
+        auto elapsed = Clock::now() - started;
+        report.finished = util::format_time(
+            start_time + std::chrono::duration_cast<util::SystemTime::duration>(elapsed));
+        report.duration_seconds = std::chrono::duration<double>(elapsed).count();
     };
     auto lock = lock_state(job);
     auto source = lock ? open_source(job) : std::unexpected(lock.error());
@@ -233,9 +255,10 @@ ReplicateReport replicate(const ReplicateJob& job, const ReplicateOptions& optio
     report.source_files = source->file_count();
     report.source_snapshots = source->ids[phase_index(ReplicatePhase::snapshots)].size();
     SourceVerifier verifier(source->root);
-    RunContext ctx{job, options, *source, verifier, report, {}, {}, report.started};
+    RunContext ctx{job, options,        *source, verifier, report, {},
+                   {},  report.started, {},      clock,    {},     false};
     if (job.state_dir) {
-        ctx.previous_success = previous_successes(*job.state_dir, ctx);
+        carry_over(*job.state_dir, ctx);
     }
     replicate_to_all(ctx);
     finish_times();

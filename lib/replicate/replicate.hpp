@@ -13,6 +13,12 @@
 //      files of the source it lacks, each phase one batch; the ledger is written after each
 //      phase's copies. A phase that fails ends the destination's run, so a later phase never
 //      runs on top of an incomplete one. Files that vanished from the source are skipped.
+//   4. retention (a destination with keep_deleted, after every copy phase succeeded; see
+//      retention.hpp): the copied files the source no longer has get the time they were first
+//      found gone; those gone for keep_deleted are deleted, snapshots, then index, then data,
+//      the ledger written after each phase. A run that would delete more than the destination's
+//      hold_deletions_above, or to a frozen destination, deletes nothing there ("deletion
+//      held") until a person confirms (ReplicateJob::confirm_deletions) or releases it.
 // Then a status file records, per destination, its state, what was copied, how far behind it is
 // and when it last succeeded.
 #pragma once
@@ -27,11 +33,13 @@
 #include "util/json.hpp"
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,6 +62,9 @@ struct ReplicateJob {
     // one, every destination is listed and no status is written.
     std::optional<fs::path> state_dir;
     bool reconcile = false; // list every destination and repair its ledger
+    // Destinations (names) whose due deletions run even above their hold_deletions_above
+    // (restic-replicate --confirm-deletions); a frozen one stays frozen.
+    std::set<std::string> confirm_deletions;
 };
 
 enum class LogLevel { info, warning, error };
@@ -62,6 +73,9 @@ using ReplicateLog = std::function<void(LogLevel level, std::string_view line)>;
 
 struct ReplicateOptions {
     RcloneSettings rclone;
+    // The run's clock (unix seconds) for retention and the status' times; nullopt: the real
+    // one. Tests run weeks of retention in seconds with it (restic-replicate --now).
+    std::optional<std::int64_t> now;
     ReplicateLog log; // empty: nothing is logged
     // Called just before each source file is read for a destination (tests: order, vanishing).
     std::function<void(std::string_view destination, ReplicatePhase phase,
@@ -72,7 +86,9 @@ struct ReplicateOptions {
 enum class ReplicaState {
     ok,         // holds every file of the source
     incomplete, // the run finished, but corrupt or unreadable source files were not sent
-    failed,     // an error stopped the run to it (error says which)
+    // Every file was copied, but due deletions wait for a person (held_because says why).
+    deletion_held,
+    failed, // an error stopped the run to it (error says which)
 };
 std::string_view to_string(ReplicaState state);
 
@@ -103,6 +119,17 @@ struct DestinationReport {
     std::optional<SnapshotRef> newest_missing_snapshot;
     std::string last_attempt; // UTC ISO 8601
     std::optional<std::string> last_success;
+    // Retention: keep_deleted (nullopt: forever), what this run deleted, what is still pending
+    // after it and when the earliest of that falls due, why due deletions were held, whether
+    // the destination is frozen, and when a run last deleted something there.
+    std::optional<std::chrono::seconds> keep_deleted;
+    std::array<PhaseCount, k_replicate_phase_count> deleted{};
+    std::size_t pending_deletions = 0;
+    std::uint64_t pending_deletion_bytes = 0;
+    std::optional<std::int64_t> next_deletion_due;
+    std::optional<std::string> held_because;
+    bool frozen = false;
+    std::optional<std::string> last_deletion;
 
     std::size_t files_copied() const;
     std::uint64_t bytes_copied() const;

@@ -112,6 +112,28 @@ Expected<SourceRepository> list_source_repository(const std::string& root) {
     return repo;
 }
 
+Expected<std::array<std::vector<std::string>, k_replicate_phase_count>>
+list_source_presence(const SourceRepository& source) {
+    if (!source.unlisted.empty()) {
+        return std::unexpected(source.unlisted.front().second);
+    }
+    SourceRepository again;
+    again.root = source.root;
+    take_directory(again, "index"); // index before snapshots: see the header
+    take_directory(again, "snapshots");
+    if (!again.unlisted.empty()) {
+        return std::unexpected(again.unlisted.front().second);
+    }
+    std::array<std::vector<std::string>, k_replicate_phase_count> present;
+    present[phase_index(ReplicatePhase::data)] = source.ids[phase_index(ReplicatePhase::data)];
+    for (auto phase : {ReplicatePhase::index, ReplicatePhase::snapshots}) {
+        auto& ids = again.ids[phase_index(phase)];
+        std::sort(ids.begin(), ids.end());
+        present[phase_index(phase)] = std::move(ids);
+    }
+    return present;
+}
+
 SourceFileState judge_content(std::string_view relative, std::string actual, std::uint64_t size) {
     SourceFileState state;
     state.size = size;

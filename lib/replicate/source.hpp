@@ -52,6 +52,15 @@ struct SourceRepository {
 // Errors: root is not a directory (100), root or config cannot be read (111).
 util::Expected<SourceRepository> list_source_repository(const std::string& root);
 
+// The ids still at the source for seeing deletions (retention), per phase, sorted: data from the
+// run's listing (read last, after snapshots and index), then index/ and snapshots/ read again,
+// in that order. restic's prune deletes snapshots, then index files, then packs, so a file that
+// this finds gone has every file the same prune deleted before it (what may refer to it) found
+// gone too, in the same run. Any directory that cannot be listed, now or in the run's listing,
+// is an error: nothing may be taken for deleted that was merely not seen.
+util::Expected<std::array<std::vector<std::string>, k_replicate_phase_count>>
+list_source_presence(const SourceRepository& source);
+
 // What a source file turned out to be when it was read for copying.
 enum class SourceCheck {
     good,       // config, or its content hashes to its name

@@ -1,7 +1,8 @@
 // The destinations of replication (restic-replicate): a local directory, written through temp
 // names, fsync and rename; or an rclone remote, written by the real rclone in one batch per
-// phase. Both never delete and never overwrite anything at the destination, and never send a
-// source file whose content does not hash to its name.
+// phase. Both never overwrite anything at the destination and never send a source file whose
+// content does not hash to its name; they delete only the files remove() is given (retention
+// decides which: retention.hpp), never config or keys/.
 #pragma once
 
 #include "model/config.hpp"
@@ -14,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +52,17 @@ struct CopyOutcome {
     std::vector<std::string> vanished; // gone from the source: skipped
     std::vector<std::string> refused;  // corrupt or unreadable at the source: never sent
     std::optional<util::Error> error;  // the batch stopped (present holds what made it)
+    // Of present, the files that were already at the destination (local: same content found
+    // there): not copied by this run, so never to be deleted by retention. rclone: the files it
+    // did not report as "Copied (new)".
+    std::set<std::string> found;
+};
+
+// What one remove() did.
+struct RemoveOutcome {
+    // Gone from the destination, durably (deleted, or not there): may leave the ledger.
+    std::vector<std::string> removed;
+    std::optional<util::Error> error; // the batch stopped (removed holds what is known gone)
 };
 
 // Called with each file's relative path just before it is read for copying (tests use it to
@@ -77,6 +90,11 @@ public:
     // batch fails when its content differs; rclone: --immutable makes rclone fail).
     virtual CopyOutcome copy(ReplicatePhase phase, const std::vector<std::string>& files,
                              SourceVerifier& verifier, const CopyHook& before_each) = 0;
+    // Deletes files (relative paths of one deletable phase: data, index or snapshots; anything
+    // else is refused) from the destination, the whole batch before returning, durably (local:
+    // unlink, then fsync of every directory touched; rclone: one `rclone delete` whose success
+    // says every file is gone). A file already absent counts as removed.
+    virtual RemoveOutcome remove(ReplicatePhase phase, const std::vector<std::string>& files) = 0;
 };
 
 // How rclone is run: the program and its whole environment (rclone's config file is found

@@ -5,10 +5,22 @@
 // there (they are then copied again, which a destination that never overwrites turns into a
 // no-op) but never lists a file the run did not see arrive or listed itself.
 //
+// It also says which of those files this tool copied there from this source ("copied"), the
+// only files a destination with keep_deleted may ever delete: a file merely found there (by a
+// listing, or already there when a copy went to write it) is never deleted, whatever its name.
+// A copied file that a run found absent from the source carries the time of the first such run
+// ("gone_since"); it is deleted keep_deleted after that, and a run that finds it at the source
+// again clears the time. copied is a subset of files, so a file deleted from the destination
+// (and so from files) is no longer copied either.
+//
 // File: <state>/replicate/<destination name>.json (replica_ledger_path), JSON:
-//   {"schema": 1, "destination": {"name": ..., "kind": "local"|"rclone", "target": ...},
+//   {"schema": 2, "destination": {"name": ..., "kind": "local"|"rclone", "target": ...},
 //    "config_sha256": "<hex>"|null, "updated": "<UTC ISO 8601>",
-//    "files": {"keys": [id...], "data": [id...], "index": [id...], "snapshots": [id...]}}
+//    "files": {"keys": [id...], "data": [id...], "index": [id...], "snapshots": [id...]},
+//    "copied": {"data"|"index"|"snapshots": {id: {"size": bytes, "gone_since": TIME|null}}}}
+// Schema 1 (before retention) has no "copied": it is read with every file counted as found, not
+// copied, since a schema-1 ledger also holds what listings found. So the files a destination
+// held before this version are never deleted by it; only files copied from then on are.
 #pragma once
 
 #include "model/repository.hpp"
@@ -17,6 +29,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -24,13 +37,26 @@
 
 namespace backup::core {
 
-inline constexpr int k_replicate_ledger_schema = 1;
+inline constexpr int k_replicate_ledger_schema = 2;
+// The schema before retention, still read (see the top of this file).
+inline constexpr int k_replicate_ledger_schema_1 = 1;
 // Below a client's (or a one-off run's) state directory: the ledgers, the markers of interrupted
 // runs to local destinations, and the lock of one run at a time.
 inline constexpr std::string_view k_replicate_state_subdir = "replicate";
 
 // <state_dir>/replicate/<name>.json
 std::string replica_ledger_path(const std::string& state_dir, std::string_view name);
+
+// The phases whose files keep_deleted may delete: not keys, not config.
+constexpr bool is_deletable_phase(ReplicatePhase phase) {
+    return phase == ReplicatePhase::data || phase == ReplicatePhase::index ||
+           phase == ReplicatePhase::snapshots;
+}
+
+struct CopiedFile {
+    std::uint64_t size = 0;                 // its size when it was copied
+    std::optional<std::int64_t> gone_since; // unix time a run first found it gone from the source
+};
 
 struct ReplicaLedger {
     std::string name;   // the destination's name
@@ -42,17 +68,24 @@ struct ReplicaLedger {
     // The ids of the content-addressed files present at the destination, per phase (the config
     // slot stays empty).
     std::array<std::set<std::string>, k_replicate_phase_count> ids;
+    // Of those, the ones this tool copied from this source, per deletable phase (data, index,
+    // snapshots; the other slots stay empty).
+    std::array<std::map<std::string, CopiedFile>, k_replicate_phase_count> copied;
 
     bool contains(ReplicatePhase phase, const std::string& id) const {
         return ids[phase_index(phase)].contains(id);
     }
     std::size_t file_count() const;
+    // Records a file this tool just copied (a deletable phase's: others are only in ids).
+    void add_copied(ReplicatePhase phase, const std::string& id, std::uint64_t size);
+    // Drops a file from the destination's record (it was deleted there).
+    void remove(ReplicatePhase phase, const std::string& id);
 };
 
 // The JSON form, "schema": k_replicate_ledger_schema.
 util::Json replica_ledger_to_json(const ReplicaLedger& ledger);
-// Strict: a missing key, a wrong type, an id that is not 64 lowercase hex characters or another
-// schema number is an error naming what (100).
+// Strict: a missing key, a wrong type, an id that is not 64 lowercase hex characters, a copied
+// file that is not in files, or a schema other than 2 or 1 is an error naming what (100).
 util::Expected<ReplicaLedger> replica_ledger_from_json(const util::Json& json,
                                                        std::string_view what);
 

@@ -12,12 +12,35 @@ Json optional(const std::optional<std::string>& value) {
     return value ? Json(*value) : Json(nullptr);
 }
 
-Json destination_to_json(const DestinationStatus& d) {
-    Json copied = Json::object();
+Json counts_to_json(const std::array<PhaseCount, k_replicate_phase_count>& counts) {
+    Json out = Json::object();
     for (auto phase : k_replicate_phases) {
-        const auto& count = d.copied[phase_index(phase)];
-        copied[std::string(to_string(phase))] = {{"files", count.files}, {"bytes", count.bytes}};
+        const auto& count = counts[phase_index(phase)];
+        out[std::string(to_string(phase))] = {{"files", count.files}, {"bytes", count.bytes}};
     }
+    return out;
+}
+
+Json retention_to_json(const std::optional<RetentionStatus>& r) {
+    if (!r) {
+        return nullptr;
+    }
+    return {
+        {"keep_deleted", r->keep_deleted},
+        {"deleted", counts_to_json(r->deleted)},
+        {"files_deleted", r->files_deleted()},
+        {"bytes_deleted", r->bytes_deleted()},
+        {"pending_files", r->pending_files},
+        {"pending_bytes", r->pending_bytes},
+        {"next_due", optional(r->next_due)},
+        {"held", optional(r->held)},
+        {"frozen", r->frozen},
+        {"last_deletion", optional(r->last_deletion)},
+    };
+}
+
+Json destination_to_json(const DestinationStatus& d) {
+    Json copied = counts_to_json(d.copied);
     Json newest = nullptr;
     if (d.newest_missing_snapshot) {
         newest = {{"id", d.newest_missing_snapshot->id}, {"time", d.newest_missing_snapshot->time}};
@@ -42,6 +65,7 @@ Json destination_to_json(const DestinationStatus& d) {
         {"newest_missing_snapshot", std::move(newest)},
         {"last_attempt", d.last_attempt},
         {"last_success", optional(d.last_success)},
+        {"retention", retention_to_json(d.retention)},
     };
 }
 
@@ -49,21 +73,45 @@ std::size_t count(JsonFields& r, const Json& json, std::string_view key, std::st
     return static_cast<std::size_t>(r.integer(json, key, context, 0, INT64_MAX));
 }
 
-void read_copied(JsonFields& r, const Json& json, const std::string& context,
-                 DestinationStatus& d) {
-    const Json* copied = r.object(json, "copied", context);
-    if (copied == nullptr) {
+void read_counts(JsonFields& r, const Json& json, std::string_view key, const std::string& context,
+                 std::array<PhaseCount, k_replicate_phase_count>& counts) {
+    const Json* object = r.object(json, key, context);
+    if (object == nullptr) {
         return;
     }
-    std::string inner = join_key(context, "copied");
+    std::string inner = join_key(context, key);
     for (auto phase : k_replicate_phases) {
         std::string name(to_string(phase));
-        if (const Json* c = r.object(*copied, name, inner); c != nullptr) {
+        if (const Json* c = r.object(*object, name, inner); c != nullptr) {
             std::string at = join_key(inner, name);
-            d.copied[phase_index(phase)] = {count(r, *c, "files", at),
-                                            static_cast<std::uint64_t>(count(r, *c, "bytes", at))};
+            counts[phase_index(phase)] = {count(r, *c, "files", at),
+                                          static_cast<std::uint64_t>(count(r, *c, "bytes", at))};
         }
     }
+}
+
+// "retention": absent (files of earlier versions) or null reads as nullopt.
+std::optional<RetentionStatus> read_retention(JsonFields& r, const Json& json,
+                                              const std::string& context) {
+    auto found = json.find("retention");
+    if (found == json.end() || found->is_null()) {
+        return std::nullopt;
+    }
+    const Json* object = r.object(json, "retention", context);
+    if (object == nullptr) {
+        return std::nullopt;
+    }
+    std::string at = join_key(context, "retention");
+    RetentionStatus rs;
+    rs.keep_deleted = r.string(*object, "keep_deleted", at);
+    read_counts(r, *object, "deleted", at, rs.deleted);
+    rs.pending_files = count(r, *object, "pending_files", at);
+    rs.pending_bytes = static_cast<std::uint64_t>(count(r, *object, "pending_bytes", at));
+    rs.next_due = r.optional_time(*object, "next_due", at);
+    rs.held = r.optional_string(*object, "held", at);
+    rs.frozen = r.boolean(*object, "frozen", at);
+    rs.last_deletion = r.optional_time(*object, "last_deletion", at);
+    return rs;
 }
 
 DestinationStatus destination_from_json(JsonFields& r, const Json& json, std::size_t index) {
@@ -73,15 +121,16 @@ DestinationStatus destination_from_json(JsonFields& r, const Json& json, std::si
     d.kind = r.string(json, "kind", at);
     d.target = r.string(json, "target", at);
     d.state = r.string(json, "state", at);
-    if (d.state != "ok" && d.state != "incomplete" && d.state != "failed") {
-        r.problem(join_key(at, "state"), "expected ok, incomplete or failed");
+    if (d.state != "ok" && d.state != "incomplete" && d.state != "failed" &&
+        d.state != "deletion held") {
+        r.problem(join_key(at, "state"), "expected ok, incomplete, deletion held or failed");
     }
     d.error = r.optional_string(json, "error", at);
     if (const Json* code = r.get(json, "error_code", at); code != nullptr && !code->is_null()) {
         d.error_code = static_cast<int>(r.integer(json, "error_code", at, 0, 255));
     }
     d.listed = r.optional_string(json, "listed", at);
-    read_copied(r, json, at, d);
+    read_counts(r, json, "copied", at, d.copied);
     d.already_there = count(r, json, "already_there", at);
     d.vanished = count(r, json, "vanished", at);
     d.not_sent = count(r, json, "not_sent", at);
@@ -95,10 +144,27 @@ DestinationStatus destination_from_json(JsonFields& r, const Json& json, std::si
     }
     d.last_attempt = r.time(json, "last_attempt", at);
     d.last_success = r.optional_time(json, "last_success", at);
+    d.retention = read_retention(r, json, at);
     return d;
 }
 
 } // namespace
+
+std::size_t RetentionStatus::files_deleted() const {
+    std::size_t total = 0;
+    for (const auto& c : deleted) {
+        total += c.files;
+    }
+    return total;
+}
+
+std::uint64_t RetentionStatus::bytes_deleted() const {
+    std::uint64_t total = 0;
+    for (const auto& c : deleted) {
+        total += c.bytes;
+    }
+    return total;
+}
 
 std::size_t DestinationStatus::files_copied() const {
     std::size_t total = 0;

@@ -8,7 +8,13 @@
 //    "failed", "error" | null, "error_code" | null, "listed" (why it was listed) | null,
 //    "copied": {PHASE: {"files", "bytes"}}, "files_copied", "bytes_copied", "already_there",
 //    "vanished", "not_sent", "differing", "missing_files", "missing_snapshots",
-//    "newest_missing_snapshot": {"id", "time"} | null, "last_attempt", "last_success" | null}
+//    "newest_missing_snapshot": {"id", "time"} | null, "last_attempt", "last_success" | null,
+//    "retention": RETENTION}; "state" may also be "deletion held" (copies done, deletions
+//    waiting for a person).
+//   RETENTION: {"keep_deleted": "forever" | DURATION, "deleted": {PHASE: {"files", "bytes"}},
+//    "files_deleted", "bytes_deleted", "pending_files", "pending_bytes", "next_due": TIME | null,
+//    "held": why due deletions were held | null, "frozen": bool, "last_deletion": TIME | null}.
+//    Files of earlier versions have no "retention": it reads as nullopt.
 #pragma once
 
 #include <array>
@@ -38,6 +44,21 @@ struct MissingSnapshot {
     std::string time; // when its file arrived at the source
 };
 
+// A destination's retention after a run (keep_deleted; replicate/retention.hpp).
+struct RetentionStatus {
+    std::string keep_deleted = "forever";
+    std::array<PhaseCount, k_replicate_phase_count> deleted{}; // by this run
+    std::size_t pending_files = 0; // copied files gone from the source, not deleted yet
+    std::uint64_t pending_bytes = 0;
+    std::optional<std::string> next_due;      // when the earliest pending deletion falls due
+    std::optional<std::string> held;          // why due deletions were held this run
+    bool frozen = false;                      // restic-replicate --hold-deletions
+    std::optional<std::string> last_deletion; // the last run that deleted something there
+
+    std::size_t files_deleted() const;
+    std::uint64_t bytes_deleted() const;
+};
+
 struct DestinationStatus {
     std::string name;
     std::string kind;
@@ -56,6 +77,7 @@ struct DestinationStatus {
     std::optional<MissingSnapshot> newest_missing_snapshot;
     std::string last_attempt;
     std::optional<std::string> last_success;
+    std::optional<RetentionStatus> retention;
 
     std::size_t files_copied() const;
     std::uint64_t bytes_copied() const;

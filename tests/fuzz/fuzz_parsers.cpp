@@ -32,6 +32,7 @@
 #include "model/runit.hpp"
 #include "state/audit_state.hpp"
 #include "state/audit_status.hpp"
+#include "state/replicate_hold.hpp"
 #include "state/replicate_ledger.hpp"
 #include "state/replicate_status.hpp"
 #include "state/snapshot_ids.hpp"
@@ -202,6 +203,11 @@ std::vector<Target> make_targets() {
     json_target(
         "replicate-ledger", core::replica_ledger_to_json(core::ReplicaLedger{}).dump(),
         [](const util::Json& j) { return core::replica_ledger_from_json(j, "fuzz").has_value(); });
+    json_target("replicate-hold",
+                core::replica_hold_to_json({"usb", "2026-12-01T03:30:00.000Z"}).dump(),
+                [](const util::Json& j) {
+                    return core::replica_hold_from_json(j, "fuzz", "usb").has_value();
+                });
     json_target("replicate-status", core::replicate_status_to_json(core::ReplicateStatus{}).dump(),
                 [](const util::Json& j) {
                     return core::replicate_status_from_json(j, "fuzz").has_value();

@@ -145,7 +145,7 @@ TEST_CASE("replicate: a ledger survives a round trip and is read strictly") {
 
     auto json = replica_ledger_to_json(ledger);
     auto other_schema = json;
-    other_schema["schema"] = 2;
+    other_schema["schema"] = 3;
     CHECK_FALSE(replica_ledger_from_json(other_schema, "x"));
     auto bad_id = json;
     bad_id["files"]["index"] = util::Json::array({"not-an-id"});
