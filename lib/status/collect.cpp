@@ -118,7 +118,11 @@ void read_sync(const fs::path& state, ClientInfo& info) {
 // has not run for yet is "never".
 void read_replication(const fs::path& state, const ClientConfig& config, ClientInfo& info) {
     for (const auto& d : config.destinations) {
-        info.destinations.push_back({d.name, "never", std::nullopt, 0, std::nullopt, ""});
+        DestinationInfo mine;
+        mine.name = d.name;
+        mine.state = "never";
+        mine.keep_deleted = format_keep_deleted(d.keep_deleted);
+        info.destinations.push_back(std::move(mine));
     }
     auto read = read_replicate_status(state);
     if (!read) {
@@ -142,6 +146,15 @@ void read_replication(const fs::path& state, const ClientConfig& config, ClientI
             it->newest_missing = util::parse_unix_time(d.newest_missing_snapshot->time);
         }
         it->error = d.error.value_or("");
+        if (d.retention) {
+            const RetentionStatus& r = *d.retention;
+            it->pending_deletions = r.pending_files;
+            it->pending_deletion_bytes = r.pending_bytes;
+            it->next_deletion_due = unix_time(r.next_due);
+            it->deletions_held = r.held.value_or("");
+            it->deletions_frozen = r.frozen;
+            it->last_deletion = unix_time(r.last_deletion);
+        }
     }
 }
 

@@ -199,6 +199,30 @@ void size_sparkline(Out out, const CapacityHistory* history, const ClientInfo& c
                    label, points);
 }
 
+// What keep_deleted keeps there: nothing for a forever destination without deletions.
+void retention_text(Out out, const DestinationInfo& d, std::int64_t now) {
+    if (d.keep_deleted == "forever" && d.pending_deletions == 0) {
+        return;
+    }
+    fmt::format_to(out, R"( <span class="meta">keeps deleted files {})",
+                   d.keep_deleted == "forever" ? "forever" : "for " + html_escape(d.keep_deleted));
+    if (d.pending_deletions > 0) {
+        fmt::format_to(out, ", {} to delete ({})", d.pending_deletions,
+                       util::format_size(d.pending_deletion_bytes));
+        if (d.next_deletion_due) {
+            fmt::format_to(out, ", the next {}",
+                           *d.next_deletion_due <= now
+                               ? std::string("due now")
+                               : "in " + util::format_duration(
+                                             std::chrono::seconds(*d.next_deletion_due - now)));
+        }
+    }
+    fmt::format_to(out, "</span>");
+    if (d.deletions_frozen) {
+        fmt::format_to(out, R"( <span class="st st-new">deletions frozen</span>)");
+    }
+}
+
 void destinations_cell(Out out, const ClientInfo& c, std::int64_t now) {
     if (c.destinations.empty()) {
         fmt::format_to(out, "none");
@@ -223,6 +247,7 @@ void destinations_cell(Out out, const ClientInfo& c, std::int64_t now) {
             time_tag(out, now, *d.last_success);
             fmt::format_to(out, "</span>");
         }
+        retention_text(out, d, now);
         fmt::format_to(out, "</li>");
     }
     fmt::format_to(out, "</ul>");

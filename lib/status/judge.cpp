@@ -201,6 +201,13 @@ void judge_replication(std::int64_t now, ClientInfo& c) {
             c.problems.push_back({ProblemKind::destination_failing, d.name,
                                   fmt::format("destination {} {}{}", d.name, d.state,
                                               d.error.empty() ? "" : ": " + d.error)});
+        } else if (!d.deletions_held.empty() || d.state == "deletion held") {
+            c.problems.push_back(
+                {ProblemKind::held_deletion, d.name,
+                 fmt::format("destination {} holds its deletions: {}; if the source lost them "
+                             "on purpose: restic-replicate --client {} --confirm-deletions {}",
+                             d.name, d.deletions_held.empty() ? "held" : d.deletions_held, c.host,
+                             d.name)});
         } else if (d.missing_snapshots > 0 && d.newest_missing && now - *d.newest_missing > limit) {
             c.problems.push_back(
                 {ProblemKind::destination_lagging, d.name,

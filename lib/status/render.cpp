@@ -98,6 +98,11 @@ std::string replicas_text(const ClientInfo& c) {
         std::string state = d.state;
         if (d.state == "ok") {
             state = d.missing_snapshots == 0 ? "ok" : fmt::format("-{}", d.missing_snapshots);
+        } else if (d.state == "deletion held") {
+            state = "held";
+        }
+        if (d.deletions_frozen) {
+            state += "(frozen)";
         }
         out += fmt::format("{}{}:{}", out.empty() ? "" : ",", d.name, state);
     }
@@ -228,7 +233,14 @@ Json client_json(const ClientInfo& c) {
                          {"last_success", opt(d.last_success)},
                          {"missing_snapshots", d.missing_snapshots},
                          {"newest_missing", opt(d.newest_missing)},
-                         {"error", text_or_null(d.error)}});
+                         {"error", text_or_null(d.error)},
+                         {"keep_deleted", d.keep_deleted},
+                         {"pending_deletions", d.pending_deletions},
+                         {"pending_deletion_bytes", d.pending_deletion_bytes},
+                         {"next_deletion_due", opt(d.next_deletion_due)},
+                         {"deletions_held", text_or_null(d.deletions_held)},
+                         {"deletions_frozen", d.deletions_frozen},
+                         {"last_deletion", opt(d.last_deletion)}});
     }
     Json audits = Json::array();
     for (const auto& a : c.audits) {
@@ -441,6 +453,14 @@ std::string render_prometheus(const ServerStatus& status) {
     per_destination("restic_backup_destination_missing_snapshots",
                     "Snapshots at the source not yet at the destination.",
                     [](const DestinationInfo& d) { return d.missing_snapshots; });
+    per_destination("restic_backup_destination_pending_deletions",
+                    "Files deleted from the source that keep_deleted still keeps here.",
+                    [](const DestinationInfo& d) { return d.pending_deletions; });
+    per_destination("restic_backup_destination_deletions_held",
+                    "1 when due deletions wait for restic-replicate --confirm-deletions.",
+                    [](const DestinationInfo& d) {
+                        return !d.deletions_held.empty() || d.state == "deletion held" ? 1 : 0;
+                    });
     per_client("restic_backup_audit_findings", "Findings of the last audits.",
                [](const ClientInfo& c) { return Value(c.audit_findings()); });
     per_client("restic_backup_repository_quota_bytes", "The most the repository may hold.",

@@ -81,6 +81,15 @@ struct DestinationInfo {
     std::int64_t missing_snapshots = 0;
     std::optional<std::int64_t> newest_missing; // when the newest one it misses arrived
     std::string error;
+    // Retention (restic-replicate's keep_deleted): as client.yaml sets it, and what its last run
+    // left pending, held (why, when a run held due deletions for a person) or frozen.
+    std::string keep_deleted = "forever";
+    std::size_t pending_deletions = 0;
+    std::uint64_t pending_deletion_bytes = 0;
+    std::optional<std::int64_t> next_deletion_due;
+    std::string deletions_held;
+    bool deletions_frozen = false;
+    std::optional<std::int64_t> last_deletion;
 };
 
 // One repository's audit (the client's own, or a local replica's): restic-audit's last run.
@@ -111,11 +120,11 @@ struct ClientInfo {
     std::vector<std::int64_t> snapshot_times;    // every snapshot file's mtime, ascending
     std::int64_t expected_interval_hours = k_default_expected_interval_hours;
     fs::path repository;
-    std::uint64_t repository_bytes = 0;    // disk used
-    std::optional<std::int64_t> last_sync; // backup-syncd's last success
+    std::uint64_t repository_bytes = 0;       // disk used
+    std::optional<std::int64_t> last_sync;    // backup-syncd's last success
     std::optional<std::int64_t> sync_updated; // when backup-syncd last wrote its status
     bool sync_running = false;                // its status says a sync is running
-    std::int64_t snapshots_synced = 0;     // what backup-syncd has seen of the repository
+    std::int64_t snapshots_synced = 0;        // what backup-syncd has seen of the repository
     std::int64_t sync_failures = 0;
     std::string sync_error;
     std::vector<DestinationInfo> destinations;

@@ -281,7 +281,7 @@ TEST_CASE("backup-status: a state directory the services cannot write is a probl
         CHECK(state_of(run, "web1") == "failing");
         auto web1 = client_of(run.json, "web1");
         CHECK(has_problem(web1, "state-file"));
-        CHECK(web1["problems"].dump().find("is not writable by nobody:nogroup") !=
+        CHECK(web1["problems"].dump().find("is not writable by restic-") !=
               std::string::npos);
 
         REQUIRE(::chmod(state.c_str(), 0700) == 0);

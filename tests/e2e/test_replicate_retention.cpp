@@ -101,6 +101,19 @@ struct RetentionClient {
         argv.insert(argv.end(), extra.begin(), extra.end());
         return run_cmd(std::move(argv), env);
     }
+    // backup-status --json's row of web1 at now: problems kinds and destination "one".
+    std::pair<std::set<std::string>, util::Json> client_status(std::int64_t now) const {
+        auto run = run_cmd({tools_dir() + "/backup-status", "--root", root.string(), "--json",
+                            "--now", std::to_string(now)},
+                           env);
+        INFO(run.out << run.err);
+        auto json = util::Json::parse(run.out);
+        std::set<std::string> kinds;
+        for (const auto& p : json["clients"][0]["problems"]) {
+            kinds.insert(p["kind"].get<std::string>());
+        }
+        return {kinds, json["clients"][0]["destinations"][1]};
+    }
     util::Json status() const {
         auto paths = core::ServerLayout(root).client("web1");
         auto json = util::read_json_file((paths.state / "replicate-status.json").string());
@@ -230,6 +243,13 @@ TEST_CASE("retention: a wipe of the primary is held until --confirm-deletions, a
     CHECK(held.err.find("--confirm-deletions one") != std::string::npos);
     CHECK(c.status()["destinations"][1]["state"] == "deletion held");
     CHECK(snapshot_files(top / "one") == three);
+    // backup-status says so, with what to run.
+    auto [kinds, one] = c.client_status(k_t0 + 5 * k_day);
+    CHECK(kinds.contains("held-deletion"));
+    CHECK(one["keep_deleted"] == "1d");
+    CHECK(one["deletions_held"].get<std::string>().find("3 of its 3 snapshots") !=
+          std::string::npos);
+    CHECK(one["pending_deletions"].get<int>() > 3);
 
     // Frozen, a confirmation does nothing; released and confirmed, the deletions run.
     CHECK(c.replicate(k_t0 + 5 * k_day, {"--hold-deletions", "one"}).exit_code() == 0);
@@ -247,5 +267,10 @@ TEST_CASE("retention: a wipe of the primary is held until --confirm-deletions, a
     auto status = c.status();
     CHECK(status["destinations"][1]["state"] == "ok");
     CHECK(status["destinations"][1]["retention"]["files_deleted"].get<int>() > 3);
+    auto [kinds_after, one_after] = c.client_status(k_t0 + 5 * k_day);
+    CHECK_FALSE(kinds_after.contains("held-deletion"));
+    CHECK(one_after["deletions_held"].is_null());
+    CHECK(one_after["pending_deletions"] == 0);
+    CHECK(one_after["last_deletion"].is_number());
     require_no_processes(top);
 }

@@ -178,8 +178,8 @@ TEST_CASE("status: a shared client whose instance is down or unlinked is failing
 TEST_CASE("status: destinations: failed is failing, long lagging is failing, never synced is "
           "not") {
     auto c = healthy();
-    c.destinations = {{"disk2", "ok", k_now - k_hour, 0, std::nullopt, ""},
-                      {"later", "never", std::nullopt, 0, std::nullopt, ""}};
+    c.destinations = {{.name = "disk2", .state = "ok", .last_success = k_now - k_hour},
+                      {.name = "later", .state = "never"}};
     CHECK(judged({c}).clients[0].state == ClientState::ok);
     c.destinations[0].missing_snapshots = 2;
     c.destinations[0].newest_missing = k_now - 2 * k_hour; // a sync on its way
@@ -265,4 +265,23 @@ TEST_CASE("status: a snapshot backup-syncd has not recorded for a while is a fai
         c.services = {service("runsvdir", true), service("versitygw", true)};
         CHECK(judged({c}).clients[0].ok());
     }
+}
+
+TEST_CASE("status: held deletions need a person, frozen ones do not") {
+    ClientInfo c = healthy();
+    DestinationInfo d;
+    d.name = "s3";
+    d.state = "deletion held";
+    d.keep_deleted = "4d";
+    d.deletions_held = "it would delete 3 of its 3 snapshots";
+    c.destinations = {d};
+    auto held = judged({c});
+    CHECK(held.clients[0].state == ClientState::failing);
+    REQUIRE(kinds_of(held.clients[0]) == std::vector<std::string>{"held-deletion"});
+    CHECK(held.clients[0].problems[0].message.find(
+              "restic-replicate --client web1 --confirm-deletions s3") != std::string::npos);
+    c.destinations[0].state = "ok";
+    c.destinations[0].deletions_held.clear();
+    c.destinations[0].deletions_frozen = true;
+    CHECK(judged({c}).clients[0].ok());
 }
