@@ -73,7 +73,7 @@ Expected<void> with_offline_gateway(const std::string& binary, const GatewayFile
                                     const Owner& owner, const AdminCall& fn) {
     // Short socket paths (108 bytes at most), in a directory only root and the owner enter.
     auto sockets = TRY(util::TempDir::create_in_tmp("new-restic-server-gateway"));
-    if (::chown(sockets.path().c_str(), owner.uid, owner.gid) != 0) {
+    if (::geteuid() == 0 && ::chown(sockets.path().c_str(), owner.uid, owner.gid) != 0) {
         return util::fail_errno(errno, fmt::format("change the owner of {}", sockets.str()));
     }
     fs::path log = sockets.path() / "log";
@@ -83,20 +83,13 @@ Expected<void> with_offline_gateway(const std::string& binary, const GatewayFile
     util::SpawnOptions o;
     // The root keys go from the envdir to the gateway as in its run script: never on a command
     // line, read by chpst as root.
-    o.argv = {TRY(find_chpst()),
-              "-e",
-              files.envdir.string(),
-              "-u",
-              fmt::format("{}:{}", owner.user, owner.group),
-              binary,
-              "--port",
-              (sockets.path() / "s3.sock").string(),
-              "--admin-port",
-              admin_socket.string(),
-              "--iam-dir",
-              files.iam.string(),
-              "posix",
-              files.data.string()};
+    o.argv = {TRY(find_chpst()), "-e", files.envdir.string()};
+    if (::geteuid() == 0) { // else this process is the owner (provision_client's contract)
+        o.argv.insert(o.argv.end(), {"-u", fmt::format("{}:{}", owner.user, owner.group)});
+    }
+    o.argv.insert(o.argv.end(), {binary, "--port", (sockets.path() / "s3.sock").string(),
+                                 "--admin-port", admin_socket.string(), "--iam-dir",
+                                 files.iam.string(), "posix", files.data.string()});
     o.env = {{"PATH", "/usr/bin:/bin"}};
     o.stdout_fd = log_fd.get();
     o.stderr_fd = log_fd.get();
