@@ -29,6 +29,9 @@ inline constexpr std::chrono::seconds k_default_certificate_validity{365LL * 864
 inline constexpr std::chrono::seconds k_default_ca_validity{3650LL * 86400};
 // backup-status flags a certificate that expires sooner.
 inline constexpr std::chrono::seconds k_certificate_warning{30LL * 86400};
+// backup-status calls the sync failing when a snapshot this old is newer than backup-syncd's
+// status (which it writes as each sync starts).
+inline constexpr std::chrono::seconds k_sync_record_grace{10 * 60};
 // Where a client keeps the server's CA certificate (RESTIC_CACERT).
 inline constexpr std::string_view k_default_client_ca_file = "/etc/restic/backup-ca.pem";
 // backup-status calls a client stale when its newest snapshot is older.

@@ -12,17 +12,23 @@
 #include "model/config.hpp"
 #include "model/layout.hpp"
 #include "model/shared.hpp"
+#include "provision/owner.hpp"
 #include "state/audit_status.hpp"
+#include "state/certificate_cache.hpp"
 #include "state/replicate_status.hpp"
 #include "state/syncd_status.hpp"
 #include "status/repository_scan.hpp"
 #include "util/dir.hpp"
+#include "util/parallel.hpp"
 #include "util/time.hpp"
 #include "util/tls.hpp"
 
 namespace backup::core {
 
 namespace {
+
+// Threads reading clients: beyond the cores, more only wait on the same disk.
+constexpr std::size_t k_status_workers = 4;
 
 std::optional<std::int64_t> unix_time(const std::optional<std::string>& text) {
     return text ? util::parse_unix_time(*text) : std::nullopt;
@@ -92,6 +98,8 @@ void read_sync(const fs::path& state, ClientInfo& info) {
     }
     const SyncStatus& syncd = **read;
     info.last_sync = unix_time(syncd.last_success);
+    info.sync_updated = util::parse_unix_time(syncd.updated);
+    info.sync_running = syncd.running;
     info.snapshots_synced = syncd.snapshots_synced;
     info.sync_failures = syncd.consecutive_failures;
     if (info.sync_failures > 0) {
@@ -177,14 +185,28 @@ void read_audits(const fs::path& state, ClientInfo& info) {
     }
 }
 
-void read_certificate(const fs::path& file, std::string& where,
+// Parsing a certificate is most of a client's cost; one unchanged since the last run is not
+// parsed again (state/certificate_cache.hpp).
+void read_certificate(const fs::path& file, CertificateCache& cache, std::string& where,
                       std::optional<std::int64_t>& expires, std::vector<Problem>& problems) {
     where = file.string();
+    std::int64_t stamped_at = real_time_ns();
+    auto stamp = stamp_of(where);
+    if (stamp) {
+        if (auto known = cache.lookup(where, *stamp)) {
+            expires = *known;
+            return;
+        }
+    }
     auto cert = util::read_certificate_file(where);
-    if (cert) {
-        expires = cert->not_after;
-    } else {
+    if (!cert) {
         problems.push_back({ProblemKind::certificate, where, cert.error().message()});
+        return;
+    }
+    expires = cert->not_after;
+    // Stamped before it was read: a file replaced in between is read again next time.
+    if (stamp) {
+        cache.record(where, *stamp, cert->not_after, stamped_at);
     }
 }
 
@@ -196,7 +218,45 @@ std::optional<std::int64_t> mtime_of(const fs::path& path) {
     return st.st_mtim.tv_sec;
 }
 
-ClientInfo read_client(const ServerLayout& layout, const ClientConfig& config) {
+// Whether the services' user can record anything: backup-syncd and restic-replicate replace
+// their files in the state directory, which takes write and search permission on it, as the
+// user and the one group runit's chpst gives it. A read-only mount or a mode that shuts the user
+// out leaves their last status in place, which would read as all well. Access control lists are
+// not read: one that grants more than the mode shows is reported, to be looked at.
+void check_state_dir(const fs::path& state, const ClientConfig& config, ClientInfo& info) {
+    auto problem = [&](const std::string& why) {
+        info.problems.push_back(
+            {ProblemKind::state_file, "state",
+             fmt::format("backup-syncd and restic-replicate cannot record their runs: {}", why)});
+    };
+    struct stat st {};
+    if (::stat(state.c_str(), &st) != 0) {
+        problem(fmt::format("unable to read {}: {}", state.string(), std::strerror(errno)));
+        return;
+    }
+    struct statvfs vfs {};
+    if (::statvfs(state.c_str(), &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0) {
+        problem(fmt::format("{} is on a read-only filesystem", state.string()));
+        return;
+    }
+    auto owner = resolve_owner(config.owner_user, config.owner_group);
+    if (!owner) {
+        problem(owner.error().message());
+        return;
+    }
+    if (owner->uid == 0) {
+        return;
+    }
+    unsigned shift = st.st_uid == owner->uid ? 6 : st.st_gid == owner->gid ? 3 : 0;
+    if (((st.st_mode >> shift) & 3U) != 3U) {
+        problem(fmt::format("{} (mode {:04o}, owner {}:{}) is not writable by {}:{}",
+                            state.string(), st.st_mode & 07777U, st.st_uid, st.st_gid,
+                            config.owner_user, config.owner_group));
+    }
+}
+
+ClientInfo read_client(const ServerLayout& layout, const ClientConfig& config,
+                       CertificateCache& certificates) {
     ClientPaths paths = layout.client(config.host);
     ClientInfo info;
     info.host = config.host;
@@ -215,9 +275,10 @@ ClientInfo read_client(const ServerLayout& layout, const ClientConfig& config) {
     read_services(paths, info);
     read_repository(info);
     if (config.tls && config.topology == Topology::dedicated) {
-        read_certificate(paths.certificate, info.certificate_file, info.certificate_expires,
-                         info.problems);
+        read_certificate(paths.certificate, certificates, info.certificate_file,
+                         info.certificate_expires, info.problems);
     }
+    check_state_dir(paths.state, config, info);
     read_sync(paths.state, info);
     read_replication(paths.state, config, info);
     read_audits(paths.state, info);
@@ -225,7 +286,8 @@ ClientInfo read_client(const ServerLayout& layout, const ClientConfig& config) {
 }
 
 std::vector<InstanceInfo> read_instances(const ServerLayout& layout,
-                                         const std::vector<ClientInfo>& clients) {
+                                         const std::vector<ClientInfo>& clients,
+                                         CertificateCache& certificates) {
     std::vector<InstanceInfo> out;
     for (auto kind : {ServerKind::versitygw, ServerKind::rest_server}) {
         SharedPaths paths = shared_paths(layout, kind);
@@ -250,7 +312,7 @@ std::vector<InstanceInfo> read_instances(const ServerLayout& layout,
                 {ProblemKind::config, paths.config_file.string(), shared.error().message()});
         }
         if (instance.tls) {
-            read_certificate(paths.certificate, instance.certificate_file,
+            read_certificate(paths.certificate, certificates, instance.certificate_file,
                              instance.certificate_expires, instance.problems);
         }
         out.push_back(std::move(instance));
@@ -312,6 +374,19 @@ std::vector<FilesystemInfo> read_filesystems(const std::vector<ClientInfo>& clie
     return out;
 }
 
+ClientInfo read_host(const ServerLayout& layout, const std::string& host,
+                     CertificateCache& certificates) {
+    auto config = load_client_config(layout.client(host).config_file.string());
+    if (!config) {
+        ClientInfo broken;
+        broken.host = host;
+        broken.state = ClientState::error;
+        broken.problems.push_back({ProblemKind::config, "client.yaml", config.error().message()});
+        return broken;
+    }
+    return read_client(layout, *config, certificates);
+}
+
 } // namespace
 
 util::Expected<ServerStatus> collect_status(const fs::path& root, std::int64_t now) {
@@ -324,22 +399,20 @@ util::Expected<ServerStatus> collect_status(const fs::path& root, std::int64_t n
         return util::fail(util::ExitCode::permanent, "read {}: not a directory",
                           layout.systems().string());
     }
-    for (const auto& host : TRY(layout.clients())) {
-        auto config = load_client_config(layout.client(host).config_file.string());
-        if (!config) {
-            ClientInfo broken;
-            broken.host = host;
-            broken.state = ClientState::error;
-            broken.problems.push_back(
-                {ProblemKind::config, "client.yaml", config.error().message()});
-            status.clients.push_back(std::move(broken));
-            continue;
-        }
-        status.clients.push_back(read_client(layout, *config));
-    }
-    status.instances = read_instances(layout, status.clients);
+    CertificateCache certificates(root);
+    std::vector<std::string> hosts = TRY(layout.clients());
+    status.clients.resize(hosts.size());
+    // Clients are independent and most of the time is waiting on the file system: they are read
+    // on every core, each into its own slot, so the order stays the hosts' order.
+    util::parallel_for(hosts.size(), k_status_workers, [&](std::size_t i) {
+        status.clients[i] = read_host(layout, hosts[i], certificates);
+    });
+    status.instances = read_instances(layout, status.clients, certificates);
     status.filesystems = read_filesystems(status.clients);
     judge_status(status);
+    // Only a cache: a run that may not write it (a monitoring user) or fails to parses the
+    // certificates again next time, and reports the same.
+    (void)certificates.save(root);
     return status;
 }
 

@@ -180,6 +180,21 @@ void judge_replication(std::int64_t now, ClientInfo& c) {
                                                                 c.sync_failures, c.sync_error)
                                                   : fmt::format("sync failing: {}", c.sync_error)});
     }
+    // backup-syncd writes its status when a sync starts, so a snapshot that arrived a while ago
+    // and is newer than the status means it never saw it (not running, or unable to write).
+    bool syncd = std::any_of(c.services.begin(), c.services.end(),
+                             [](const ServiceInfo& s) { return s.name == "backup-syncd"; });
+    if (syncd && !c.sync_running && c.newest_snapshot &&
+        now - *c.newest_snapshot > k_sync_record_grace.count() &&
+        (!c.sync_updated || *c.sync_updated < *c.newest_snapshot)) {
+        c.problems.push_back(
+            {ProblemKind::sync_failing, "backup-syncd",
+             fmt::format("backup-syncd has not recorded the snapshot that arrived {} ago ({}); is "
+                         "it running, and may it write its state directory?",
+                         ago(now, *c.newest_snapshot),
+                         c.sync_updated ? "its status is " + ago(now, *c.sync_updated) + " old"
+                                        : "it has written no status")});
+    }
     std::int64_t limit = c.expected_interval_hours * 3600;
     for (const auto& d : c.destinations) {
         if (d.state == "failed" || d.state == "incomplete") {

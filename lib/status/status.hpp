@@ -113,6 +113,8 @@ struct ClientInfo {
     fs::path repository;
     std::uint64_t repository_bytes = 0;    // disk used
     std::optional<std::int64_t> last_sync; // backup-syncd's last success
+    std::optional<std::int64_t> sync_updated; // when backup-syncd last wrote its status
+    bool sync_running = false;                // its status says a sync is running
     std::int64_t snapshots_synced = 0;     // what backup-syncd has seen of the repository
     std::int64_t sync_failures = 0;
     std::string sync_error;

@@ -258,6 +258,45 @@ TEST_CASE("backup-status: every state of a dedicated client, each row kept, exit
     require_no_processes(dir->path());
 }
 
+TEST_CASE("backup-status: a state directory the services cannot write is a problem, even though "
+          "the last status in it says ok",
+          "[backup-status]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-status-state");
+    REQUIRE(dir);
+    {
+        BackupServer server(dir->path());
+        server.provision("web1", "rest-server");
+        server.start();
+        server.enable("web1");
+        server.wait_for_storage("web1");
+        fs::path source = dir->path() / "source";
+        make_sample_tree(source);
+        auto client = server.client("web1");
+        client.run({"init"});
+        client.run({"backup", source.string()});
+        status_until(
+            server, [](const StatusRun& r) { return state_of(r, "web1") == "ok"; }, "web1 ok");
+
+        // What a remount read-only or a careless chmod does: the daemons' last words stay.
+        fs::path state = server.client_dir("web1") / "state";
+        REQUIRE(::chmod(state.c_str(), 0555) == 0);
+        auto run = run_status(server);
+        INFO(run.table);
+        CHECK(run.exit_code == 1);
+        CHECK(state_of(run, "web1") == "failing");
+        auto web1 = client_of(run.json, "web1");
+        CHECK(has_problem(web1, "state-file"));
+        CHECK(web1["problems"].dump().find("is not writable by nobody:nogroup") !=
+              std::string::npos);
+
+        REQUIRE(::chmod(state.c_str(), 0700) == 0);
+        run = run_status(server);
+        CHECK(run.exit_code == 0);
+        CHECK(state_of(run, "web1") == "ok");
+    }
+    require_no_processes(dir->path());
+}
+
 TEST_CASE("backup-status: a shared instance that is down makes its clients failing, a disabled "
           "shared client is disabled",
           "[backup-status][shared]") {

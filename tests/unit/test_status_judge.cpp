@@ -38,6 +38,7 @@ ClientInfo healthy(const std::string& host = "web1") {
     c.newest_snapshot = k_now - k_hour;
     c.snapshot_times = {k_now - k_hour};
     c.last_sync = k_now - k_hour;
+    c.sync_updated = k_now - k_hour + 1;
     c.snapshots_synced = 1;
     return c;
 }
@@ -233,4 +234,35 @@ TEST_CASE("status: a client whose config cannot be read keeps its row, in error"
     auto s = judged({healthy(), broken});
     CHECK(s.clients[1].state == ClientState::error);
     CHECK_FALSE(s.healthy());
+}
+
+TEST_CASE("status: a snapshot backup-syncd has not recorded for a while is a failing sync") {
+    ClientInfo c = healthy();
+    c.sync_updated = k_now - 2 * k_hour; // written before the snapshot arrived, an hour ago
+    SECTION("its status older than the snapshot") {
+        auto s = judged({c});
+        CHECK(s.clients[0].state == ClientState::failing);
+        CHECK(kinds_of(s.clients[0]) == std::vector<std::string>{"sync-failing"});
+        CHECK(s.clients[0].problems[0].message.find("has not recorded the snapshot") !=
+              std::string::npos);
+    }
+    SECTION("no status at all") {
+        c.sync_updated.reset();
+        auto s = judged({c});
+        CHECK(kinds_of(s.clients[0]) == std::vector<std::string>{"sync-failing"});
+        CHECK(s.clients[0].problems[0].message.find("no status") != std::string::npos);
+    }
+    SECTION("a sync still running merges it into the next run: not yet a problem") {
+        c.sync_running = true;
+        CHECK(judged({c}).clients[0].ok());
+    }
+    SECTION("a snapshot that arrived a minute ago may not be seen yet") {
+        c.newest_snapshot = k_now - 60;
+        c.snapshot_times = {k_now - 60};
+        CHECK(judged({c}).clients[0].ok());
+    }
+    SECTION("a client without backup-syncd is not judged for it") {
+        c.services = {service("runsvdir", true), service("versitygw", true)};
+        CHECK(judged({c}).clients[0].ok());
+    }
 }
