@@ -19,6 +19,7 @@ BUILD_TYPE  ?= RelWithDebInfo
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 DEPS_PREFIX ?= $(HOME)/.cache/restic-backup-toolkit
 CTEST_ARGS  ?=
+CMAKE_ARGS  ?=
 FUZZ_SECONDS ?= 600
 FUZZ_TARGET ?= all
 
@@ -31,7 +32,7 @@ export PATH := $(DEPS_PREFIX)/bin:$(PATH)
 all: build
 
 $(BUILD_DIR)/CMakeCache.txt:
-	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_ARGS)
 
 configure: $(BUILD_DIR)/CMakeCache.txt
 

@@ -3,8 +3,8 @@
 # of one full status run as a table, as JSON and with the HTML page, against the goal (each run
 # within 0.3 s, at most 16 MiB resident) for 1,000 clients.
 #   BUILD_DIR=build CLIENTS=1000 [RUNS=20] bench/status.sh
-# PROVISION=tool provisions every client with new-restic-server (its checks make that O(n^2):
-# about 16 s for 200); PROVISION=copy (the default above 200 clients) provisions one and copies
+# PROVISION=tool provisions every client with new-restic-server (bench/provision.sh times that);
+# PROVISION=copy (the default above 200 clients) provisions one and copies
 # its tree under each name, which is what backup-status reads just the same.
 set -euo pipefail
 

@@ -274,6 +274,7 @@ util::Expected<ClientConfig> load_client_config(const std::string& path) {
     if (auto owner = top.map("owner")) {
         c.owner_user = owner->string("user").value_or("");
         c.owner_group = owner->string("group").value_or("");
+        c.owner_created = owner->boolean("created").value_or(false);
         owner->reject_unknown_keys();
     }
     c.destinations = read_destinations(top, false);
@@ -321,6 +322,9 @@ std::string render_client_config(const ClientConfig& c) {
     out << YAML::Key << "owner" << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "user" << YAML::Value << c.owner_user;
     out << YAML::Key << "group" << YAML::Value << c.owner_group;
+    if (c.owner_created) {
+        out << YAML::Key << "created" << YAML::Value << true;
+    }
     out << YAML::EndMap;
     out << YAML::Key << "destinations" << YAML::Value << YAML::BeginSeq;
     for (const auto& d : c.destinations) {
@@ -365,6 +369,28 @@ std::string render_client_config(const ClientConfig& c) {
 }
 
 namespace {
+
+// client_users: off, or a mapping with the prefix of their names.
+void read_client_users(YamlMap& top, ServerConfig& c) {
+    if (top.is_scalar("client_users")) {
+        auto on = top.boolean("client_users");
+        if (on && !*on) {
+            c.client_users = false;
+        } else {
+            top.problem("client_users", "expected 'off' or a mapping {prefix: ...}");
+        }
+        return;
+    }
+    auto users = top.map("client_users");
+    if (!users) {
+        return;
+    }
+    c.client_user_prefix = users->string("prefix").value_or(c.client_user_prefix);
+    users->reject_unknown_keys();
+    if (auto ok = validate_client_user_prefix(c.client_user_prefix); !ok) {
+        users->problem("prefix", ok.error().message());
+    }
+}
 
 // tls: off, or a mapping (names, certificate and key, validity, ca_validity, client_ca_file).
 void read_tls(YamlMap& top, TlsSettings& tls) {
@@ -466,6 +492,7 @@ util::Expected<ServerConfig> load_server_config(const std::string& path, bool ex
         c.owner_group = owner->string("group").value_or(c.owner_group);
         owner->reject_unknown_keys();
     }
+    read_client_users(top, c);
     if (auto rs = top.map("rest_server")) {
         c.append_only = rs->boolean("append_only").value_or(false);
         if (auto size = rs->string("max_size")) {

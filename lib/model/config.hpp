@@ -70,6 +70,9 @@ struct ClientConfig {
     fs::path repository;    // the repository directory on this server (plain files)
     std::string owner_user; // services run as this user (chpst -u)
     std::string owner_group;
+    // new-restic-server created owner_user (and its group) for this client alone, and removes it
+    // with the client; false for a user the operator named, and in files made before the key.
+    bool owner_created = false;
     std::vector<Destination> destinations;
     int audit_fraction = k_default_audit_fraction; // restic-audit checks 1/N of the files per run
     int expected_interval_hours =
@@ -122,8 +125,12 @@ struct ServerConfig {
     std::string public_address;             // what clients connect to; default: gethostname()
     int port_min = k_default_port_min;
     int port_max = k_default_port_max;
-    std::string owner_user{k_default_owner};
+    std::string owner_user{k_default_owner}; // the shared instances' user
     std::string owner_group{k_default_owner};
+    // Each dedicated client gets a system user of its own, client_user_prefix + its host name
+    // (client_users: {prefix: ...}); with client_users: off, dedicated clients run as owner_user.
+    bool client_users = true;
+    std::string client_user_prefix{k_default_client_user_prefix};
     bool append_only = false;              // rest-server --append-only
     std::optional<std::uint64_t> max_size; // rest-server --max-size (bytes)
     TlsSettings tls;

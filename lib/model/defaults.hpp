@@ -9,8 +9,10 @@ namespace backup::core {
 // --- the backup server -------------------------------------------------------------------------
 inline constexpr std::string_view k_default_root = "/backups";
 inline constexpr std::string_view k_default_server_config = "/etc/restic-backup/server.yaml";
-// The user and group the storage servers and watchers run as.
+// The user and group the shared instances (and, with client_users: off, every client) run as.
 inline constexpr std::string_view k_default_owner = "restic";
+// Each dedicated client's own system user is named this prefix + its host name.
+inline constexpr std::string_view k_default_client_user_prefix = "restic-";
 // Ports of dedicated and shared storage server instances.
 inline constexpr int k_default_port_min = 8100;
 inline constexpr int k_default_port_max = 8999;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "util/dir.hpp"
+#include "util/sha256.hpp"
 
 namespace backup::core {
 
@@ -43,6 +44,37 @@ util::Expected<void> validate_host_name(std::string_view host) {
         }
     }
     return {};
+}
+
+util::Expected<void> validate_client_user_prefix(std::string_view prefix) {
+    bool ok = !prefix.empty() && prefix.size() <= k_max_client_user_prefix_length &&
+              prefix.front() >= 'a' && prefix.front() <= 'z' &&
+              std::all_of(prefix.begin(), prefix.end(), [](char c) {
+                  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+              });
+    if (!ok) {
+        return util::fail(util::ExitCode::permanent,
+                          "use client user prefix '{}': expected 1 to {} lowercase letters, "
+                          "digits, '-' or '_', starting with a letter",
+                          prefix, k_max_client_user_prefix_length);
+    }
+    return {};
+}
+
+std::string client_user_name(std::string_view prefix, std::string_view host) {
+    std::string name = fmt::format("{}{}", prefix, host);
+    if (host.find('.') == std::string_view::npos && name.size() <= k_max_user_name_length) {
+        return name;
+    }
+    // Some systems refuse '.' in a user name; and a cut name needs the hash to stay unique.
+    std::string hash = util::sha256_hex(host).substr(0, 8);
+    std::size_t room = k_max_user_name_length - prefix.size() - 1 - hash.size();
+    std::string part(host.substr(0, room));
+    std::replace(part.begin(), part.end(), '.', '-');
+    while (!part.empty() && part.back() == '-') {
+        part.pop_back();
+    }
+    return fmt::format("{}{}-{}", prefix, part, hash);
 }
 
 util::Expected<std::string> bucket_for_host(std::string_view host) {

@@ -31,6 +31,22 @@ util::Expected<void> validate_host_name(std::string_view host);
 // "amzn-s3-demo-" in front, "-s3alias", "--ol-s3", ".mrap" or "--x-s3" at the end.
 util::Expected<std::string> bucket_for_host(std::string_view host);
 
+// Linux user names are at most this long (useradd refuses longer ones).
+inline constexpr std::size_t k_max_user_name_length = 32;
+inline constexpr std::size_t k_max_client_user_prefix_length = 16;
+
+// A prefix for the names of the clients' own system users: 1 to 16 characters of lowercase
+// letters, digits, '-' and '_', starting with a letter (so that every name made with it is a
+// valid user name on Debian and elsewhere). The error says what is wrong (100).
+util::Expected<void> validate_client_user_prefix(std::string_view prefix);
+
+// The name of a dedicated client's own system user: prefix + host when the host has no '.' and
+// that fits in 32 characters; else prefix + the host with each '.' as '-', cut to leave room,
+// + '-' + the first 8 hex digits of the SHA-256 of the host. So two hosts never get one name
+// (barring a 32-bit hash collision, which provisioning refuses as "the user exists"), and a
+// name never exceeds 32 characters. prefix must be valid (validate_client_user_prefix).
+std::string client_user_name(std::string_view prefix, std::string_view host);
+
 // The paths of one client under the server root.
 struct ClientPaths {
     fs::path dir;             // <root>/systems/<host>

@@ -20,8 +20,11 @@ void add_new_restic_server_options(CLI::App& app, NewResticServerArguments& a) {
         ->option_text("KIND");
     app.add_option("--topology", a.topology, "dedicated or shared (default dedicated)")
         ->option_text("TOPOLOGY");
-    app.add_option("-U,--user", a.user, "user the client's services run as")->option_text("USER");
-    app.add_option("-G,--group", a.group, "group the client's services run as")
+    app.add_option("-U,--user", a.user,
+                   "an existing user the client's services run as (default: a dedicated "
+                   "client's own, made now; a shared one's: owner.user)")
+        ->option_text("USER");
+    app.add_option("-G,--group", a.group, "an existing group the client's services run as")
         ->option_text("GROUP");
     app.add_option("-c,--config", a.config_path, "the server config")->option_text("FILE");
     app.add_option("--root", a.root, "the server root (default: the config's, else /backups)")

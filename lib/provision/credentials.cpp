@@ -24,17 +24,22 @@ Expected<Credentials> make_credentials(const ClientConfig& config) {
 Expected<void> write_secrets(const fs::path& secrets, const ClientConfig& config,
                              const Credentials& credentials, const Owner& owner) {
     if (config.kind == ServerKind::versitygw) {
-        fs::path env = secrets / "versitygw.env";
-        std::error_code ec;
-        if (!fs::is_directory(env, ec)) {
-            TRY(make_dir(env, 0700, &owner));
-        }
-        TRY(write_file(env / "ROOT_ACCESS_KEY_ID", credentials.access_key + "\n", 0600, &owner));
-        return write_file(env / "ROOT_SECRET_ACCESS_KEY", credentials.secret + "\n", 0600, &owner);
+        return write_root_keys(secrets, credentials, &owner);
     }
     std::string hash = TRY(util::bcrypt_hash(credentials.secret));
     return write_file(secrets / "htpasswd", fmt::format("{}:{}\n", config.user, hash), 0600,
                       &owner);
+}
+
+Expected<void> write_root_keys(const fs::path& secrets, const Credentials& keys,
+                               const Owner* owner) {
+    fs::path env = secrets / "versitygw.env";
+    std::error_code ec;
+    if (!fs::is_directory(env, ec)) {
+        TRY(make_dir(env, 0700, owner));
+    }
+    TRY(write_file(env / "ROOT_ACCESS_KEY_ID", keys.access_key + "\n", 0600, owner));
+    return write_file(env / "ROOT_SECRET_ACCESS_KEY", keys.secret + "\n", 0600, owner);
 }
 
 Expected<void> write_account(const fs::path& secrets, const Credentials& credentials,

@@ -27,8 +27,15 @@ util::Expected<Credentials> make_credentials(const ClientConfig& config);
 util::Expected<void> write_secrets(const fs::path& secrets, const ClientConfig& config,
                                    const Credentials& credentials, const Owner& owner);
 
-// A shared versitygw client's account keys, kept in secrets/versitygw-account (the server needs
-// the secret again to enable the account after --disable).
+// A versitygw's root keys: an envdir secrets/versitygw.env (ROOT_ACCESS_KEY_ID,
+// ROOT_SECRET_ACCESS_KEY), files 0600 in a 0700 directory, owned by owner when given, else by
+// this process (root, for a dedicated gateway: chpst reads them before it drops privileges).
+util::Expected<void> write_root_keys(const fs::path& secrets, const Credentials& keys,
+                                     const Owner* owner);
+
+// A versitygw client's account keys (shared, or on its dedicated gateway), kept in
+// secrets/versitygw-account (the server needs the secret again to enable the account after
+// --disable).
 util::Expected<void> write_account(const fs::path& secrets, const Credentials& credentials,
                                    const Owner& owner);
 util::Expected<Credentials> read_account(const fs::path& secrets);

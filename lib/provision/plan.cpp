@@ -39,6 +39,8 @@ TemplateValues template_values(const ServerConfig& server, const ClientPlan& pla
         {"DATA", {plan.paths.data.string()}},
         {"BUCKET", {config.bucket.empty() ? config.user : config.bucket}},
         {"ENVDIR", {(plan.paths.secrets / "versitygw.env").string()}},
+        {"IAM", {(plan.paths.secrets / "iam").string()}},
+        {"ADMIN_SOCKET", {(plan.paths.secrets / "admin.sock").string()}},
         {"HTPASSWD", {(plan.paths.secrets / "htpasswd").string()}},
         {"LISTEN", {fmt::format("{}:{}", server.listen_address, config.port)}},
         {"VERSITYGW", {programs.storage}},
@@ -101,8 +103,14 @@ ClientConfig initial_client_config(const ServerConfig& server, const ProvisionRe
     config.host = request.host;
     config.kind = request.kind.value_or(server.kind);
     config.topology = request.topology.value_or(server.topology);
-    config.owner_user = request.owner_user.value_or(server.owner_user);
-    config.owner_group = request.owner_group.value_or(server.owner_group);
+    // A dedicated client's own user is made at provisioning (owner_user stays empty until then),
+    // unless the request or the server config names one.
+    bool named = request.owner_user || request.owner_group || !server.client_users ||
+                 config.topology == Topology::shared;
+    if (named) {
+        config.owner_user = request.owner_user.value_or(server.owner_user);
+        config.owner_group = request.owner_group.value_or(server.owner_group);
+    }
     config.audit_fraction = server.audit_fraction;
     config.address = request.address.value_or(std::string(default_address));
     config.created = request.now;
@@ -115,7 +123,8 @@ ClientConfig initial_client_config(const ServerConfig& server, const ProvisionRe
 }
 
 ClientPlan plan_client(const ServerConfig& server, ClientConfig config, const Owner& owner,
-                       const Programs& programs, Credentials credentials) {
+                       const Programs& programs, Credentials credentials,
+                       Credentials gateway_root) {
     ServerLayout layout(server.root);
     ClientPlan plan;
     plan.shared = config.topology == Topology::shared;
@@ -125,8 +134,8 @@ ClientPlan plan_client(const ServerConfig& server, ClientConfig config, const Ow
     if (config.kind == ServerKind::versitygw) {
         // provision_client has refused a host name that makes no valid bucket.
         config.bucket = bucket_for_host(config.host).value_or(config.host);
-        // On the shared gateway the account is named by its access key.
-        config.user = plan.shared ? credentials.access_key : config.host;
+        // The client's account (shared or dedicated gateway) is named by its access key.
+        config.user = credentials.access_key;
         config.repository = data_dir / config.bucket;
     } else {
         config.user = config.host;
@@ -135,6 +144,8 @@ ClientPlan plan_client(const ServerConfig& server, ClientConfig config, const Ow
     }
     plan.config = std::move(config);
     plan.credentials = std::move(credentials);
+    plan.gateway_root = std::move(gateway_root);
+    plan.storage_program = programs.storage;
     plan.values = template_values(server, plan, owner, programs);
     return plan;
 }

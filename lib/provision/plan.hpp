@@ -34,26 +34,31 @@ util::Expected<std::string> resolve_program(const std::string& configured, const
 // executable, else from PATH. One not found is an error (100) saying how to name it.
 util::Expected<Programs> resolve_programs(const ServerConfig& server, ServerKind kind);
 
-// A new client's configuration from the server config and the request: kind, topology, owner,
+// A new client's configuration from the server config and the request: kind, topology, owner
+// (empty for a dedicated client that gets a user of its own: no -U/-G, client_users on),
 // address (the request's, else default_address), audit fraction, and the server's
 // destinations with "{host}" replaced. Port, user, bucket and repository come with plan_client.
 ClientConfig initial_client_config(const ServerConfig& server, const ProvisionRequest& request,
                                    std::string_view default_address);
 
 struct ClientPlan {
-    ClientConfig config; // what conf/client.yaml will say
-    ClientPaths paths;   // where it goes
-    Credentials credentials;
+    ClientConfig config;         // what conf/client.yaml will say
+    ClientPaths paths;           // where it goes
+    Credentials credentials;     // what the client gets
+    Credentials gateway_root;    // a dedicated versitygw's root keys (kept on the server)
+    std::string storage_program; // versitygw or rest-server, as the run script names it
     bool shared = false;
     std::string storage_service; // "versitygw" or "rest-server"
     TemplateValues values;       // for every run script of the client
 };
 
 // Completes config (its port, tls and limits set) into the plan: the user (rest-server: the
-// host; a shared versitygw account: its access key; a dedicated versitygw: the host), the bucket
+// host; versitygw: the access key of the client's account, on the shared gateway or on its
+// dedicated one, whose root keys are gateway_root), the bucket
 // (the host, with "-restic" appended below 3 characters), the repository directory, and the
 // template values of the run scripts.
 ClientPlan plan_client(const ServerConfig& server, ClientConfig config, const Owner& owner,
-                       const Programs& programs, Credentials credentials);
+                       const Programs& programs, Credentials credentials,
+                       Credentials gateway_root = {});
 
 } // namespace backup::core

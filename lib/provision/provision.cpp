@@ -9,10 +9,12 @@
 #include <fmt/ranges.h>
 
 #include "provision/clients.hpp"
+#include "provision/dedicated_gateway.hpp"
 #include "provision/plan.hpp"
 #include "provision/ports.hpp"
 #include "provision/reach.hpp"
 #include "provision/shared_instance.hpp"
+#include "provision/system_user.hpp"
 #include "provision/tls.hpp"
 #include "util/fs.hpp"
 #include "util/lock.hpp"
@@ -67,11 +69,19 @@ Expected<std::string> find_rclone() {
 // a directory that exists (a missing parent may be a disk that is not mounted: never made
 // here). Missing ones are returned, to be made when the client is committed.
 Expected<std::optional<fs::path>> check_local_destination(const Destination& d, const Owner& owner,
+                                                          bool owner_made,
                                                           std::vector<Reach>& reaches) {
     std::error_code ec;
     std::string what = fmt::format("destination {}", d.name);
     if (!fs::exists(fs::symlink_status(d.path, ec))) {
         fs::path parent = d.path.parent_path();
+        if (!fs::is_directory(parent, ec) && owner_made) {
+            return util::fail(ExitCode::permanent,
+                              "use {} ({}): {} does not exist (a disk not mounted?); make it: the "
+                              "destination itself is made for the client's own user; nothing was "
+                              "changed",
+                              what, d.path.string(), parent.string());
+        }
         if (!fs::is_directory(parent, ec)) {
             return util::fail(ExitCode::permanent,
                               "use {} ({}): {} does not exist (a disk not mounted?); make it, "
@@ -117,7 +127,8 @@ Expected<std::vector<fs::path>> check_service_reach(const ServerConfig& server,
     for (const auto& d : config.destinations) {
         if (!d.is_local()) {
             remote = true;
-        } else if (auto missing = TRY(check_local_destination(d, owner, reaches))) {
+        } else if (auto missing =
+                       TRY(check_local_destination(d, owner, config.owner_created, reaches))) {
             to_make.push_back(*missing);
         }
     }
@@ -200,6 +211,16 @@ Expected<void> build_tls(const ServerConfig& server, const std::optional<Authori
     return {};
 }
 
+// A dedicated versitygw's root keys (root's), and the client's account and bucket on it.
+Expected<void> build_gateway(const ClientPlan& plan, const ClientPaths& p, const Owner& owner) {
+    GatewayFiles files = gateway_files(p);
+    TRY(write_root_keys(p.secrets, plan.gateway_root, nullptr));
+    TRY(make_dir(files.iam, 0700, &owner));
+    TRY(write_account(p.secrets, plan.credentials, owner));
+    return create_gateway_account(plan.storage_program, files, owner, plan.config.bucket,
+                                  plan.credentials);
+}
+
 // Everything of the client below p (a staging directory that becomes plan.paths).
 Expected<void> build_client(const ServerConfig& server, const std::optional<Authority>& authority,
                             const ClientPlan& plan, const ClientPaths& p, const Owner& owner) {
@@ -226,10 +247,12 @@ Expected<void> build_client(const ServerConfig& server, const std::optional<Auth
     }
     TRY(make_service(p.services / "backup-syncd", "backup-syncd/run", plan.values,
                      p.logs / "backup-syncd", final_paths.logs / "backup-syncd", owner));
-    if (plan.shared && plan.config.kind == ServerKind::versitygw) {
+    if (plan.config.kind == ServerKind::rest_server) {
+        TRY(write_secrets(p.secrets, plan.config, plan.credentials, owner));
+    } else if (plan.shared) {
         TRY(write_account(p.secrets, plan.credentials, owner));
     } else {
-        TRY(write_secrets(p.secrets, plan.config, plan.credentials, owner));
+        TRY(build_gateway(plan, p, owner));
     }
     TRY(build_tls(server, authority, plan, p, owner));
     TRY(write_file(p.config_file, render_client_config(plan.config), 0644));
@@ -278,6 +301,38 @@ Expected<void> commit_client(const ServerConfig& server, const ServerLayout& lay
     return {};
 }
 
+Expected<void> check_new(const ClientPaths& paths, const std::string& host) {
+    std::error_code ec;
+    if (fs::exists(fs::symlink_status(paths.dir, ec))) {
+        return util::fail(ExitCode::permanent,
+                          "provision {}: it exists ({}); nothing was changed (to replace its keys "
+                          "use --rotate-keys, to start over use --remove first)",
+                          host, paths.dir.string());
+    }
+    return {};
+}
+
+// The owner of a new client's services: the one named, or (owner_user empty) a system user of
+// its own, made now and deleted again by undo when a later step fails. What the services will
+// use is checked as that user.
+Expected<Owner> make_owner(const ServerConfig& server, ClientConfig& config,
+                           const Programs& programs, util::UndoStack& undo,
+                           std::vector<fs::path>& destinations_to_make) {
+    Owner owner;
+    if (config.owner_user.empty()) {
+        std::string name = client_user_name(server.client_user_prefix, config.host);
+        owner = TRY(create_system_user(name, config.host));
+        undo.push([name] { (void)delete_system_user(name); });
+        config.owner_user = owner.user;
+        config.owner_group = owner.group;
+        config.owner_created = true;
+    } else {
+        owner = TRY(resolve_owner(config.owner_user, config.owner_group));
+    }
+    destinations_to_make = TRY(check_service_reach(server, config, programs, owner));
+    return owner;
+}
+
 } // namespace
 
 Expected<void> rename_into_place(const fs::path& from, const fs::path& to) {
@@ -295,21 +350,21 @@ Expected<ProvisionResult> provision_client(const ServerConfig& server,
     if (config.kind == ServerKind::versitygw) {
         TRY(bucket_for_host(config.host));
     }
-    Owner owner = TRY(resolve_owner(config.owner_user, config.owner_group));
+    if (!config.owner_user.empty()) {
+        TRY(resolve_owner(config.owner_user, config.owner_group)); // before the root is touched
+    }
     Programs programs = TRY(resolve_programs(server, config.kind));
     TRY(check_root(server));
-    std::vector<fs::path> destinations_to_make =
-        TRY(check_service_reach(server, config, programs, owner));
+    ClientPaths final_paths = layout.client(config.host);
+    // Checked before its user is made (an existing client's user exists), and again under the lock.
+    TRY(check_new(final_paths, config.host));
+    util::UndoStack undo; // the client's own user, when one is made
+    std::vector<fs::path> destinations_to_make;
+    Owner owner = TRY(make_owner(server, config, programs, undo, destinations_to_make));
     TRY(prepare_root(layout));
     auto lock = TRY(lock_server(layout));
-    ClientPaths final_paths = layout.client(config.host);
+    TRY(check_new(final_paths, config.host));
     std::error_code ec;
-    if (fs::exists(fs::symlink_status(final_paths.dir, ec))) {
-        return util::fail(ExitCode::permanent,
-                          "provision {}: it exists ({}); nothing was changed (to replace its keys "
-                          "use --rotate-keys, to start over use --remove first)",
-                          config.host, final_paths.dir.string());
-    }
     std::optional<Authority> authority;
     if (server.tls.mode == TlsSettings::Mode::private_ca) {
         authority = TRY(ensure_authority(server, layout));
@@ -317,7 +372,12 @@ Expected<ProvisionResult> provision_client(const ServerConfig& server,
     TRY(assign_limits(server, request, config));
     TRY(assign_instance(server, layout, request, owner, programs.storage, authority, config));
     Credentials credentials = TRY(make_credentials(config));
-    ClientPlan plan = plan_client(server, std::move(config), owner, programs, credentials);
+    Credentials gateway_root; // a dedicated versitygw's
+    if (config.kind == ServerKind::versitygw && config.topology == Topology::dedicated) {
+        gateway_root = TRY(make_credentials(config));
+    }
+    ClientPlan plan =
+        plan_client(server, std::move(config), owner, programs, credentials, gateway_root);
     if (plan.shared && fs::exists(fs::symlink_status(plan.config.repository, ec))) {
         return util::fail(ExitCode::permanent,
                           "provision {}: {} exists in the shared {} (left by another client?); "
@@ -335,6 +395,7 @@ Expected<ProvisionResult> provision_client(const ServerConfig& server,
             ok.error().with_context(fmt::format("provision {}", plan.config.host)));
     }
     TRY(commit_client(server, layout, plan, staging, owner, destinations_to_make));
+    undo.commit();
     return ProvisionResult{plan.config, plan.paths, layout.enable_link(plan.config.host),
                            server.tls.client_ca_file};
 }

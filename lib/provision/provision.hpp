@@ -40,6 +40,11 @@ struct ProvisionResult {
 // or that is in use, and an owner that does not exist. Must run as root unless the owner is the
 // current user.
 //
+// A dedicated client without a named owner (-U/-G, client_users: off) gets a system user of its
+// own (system_user.hpp), made before anything is checked as it and deleted again on failure. A
+// dedicated versitygw gets its account and bucket through its own admin API, on a gateway
+// started for that from the staging directory (dedicated_gateway.hpp).
+//
 // Shared topology (see core/shared.hpp): the first shared client of a kind also creates the
 // shared instance and links it into the scan directory (the instance is kept when the client
 // fails). The client gets a user on it: versitygw, an account (role user) and a bucket it owns,
@@ -66,9 +71,11 @@ util::Expected<RemovedClient> remove_client(const ServerConfig& server, const st
                                             bool delete_data);
 
 // Replaces a client's credentials and rewrites its environ file. A running dedicated storage
-// server is restarted (sv restart) to take them. A shared one is not: versitygw gets the new
-// secret through the admin API (the access key stays), rest-server's htpasswd is rewritten and
-// HUPed. The old credentials stop working.
+// server with root keys in the environ (rest-server, a versitygw made before accounts) is
+// restarted (sv restart) to take them; a dedicated versitygw account gets a new secret through
+// its gateway's admin API (the running one, or one started for the call). A shared one is not:
+// versitygw gets the new secret through the admin API (the access key stays), rest-server's
+// htpasswd is rewritten and HUPed. The old credentials stop working.
 util::Expected<ClientConfig> rotate_client_keys(const ServerConfig& server,
                                                 const std::string& host);
 

@@ -2,11 +2,13 @@
 
 #include <cerrno>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "model/runit.hpp"
 #include "provision/clients.hpp"
 #include "provision/owner.hpp"
 #include "provision/shared_instance.hpp"
+#include "provision/system_user.hpp"
 #include "util/fs.hpp"
 #include "util/time.hpp"
 
@@ -57,6 +59,42 @@ Expected<void> move_shared_repository(const ClientConfig& config, const fs::path
     return rename_into_place(config.repository, target / "data" / config.repository.filename());
 }
 
+// The kept data of a client whose own user goes: given to root, so that a user made later with
+// the same uid does not own it.
+Expected<void> give_to_root(const fs::path& dir) {
+    std::error_code ec;
+    if (::lchown(dir.c_str(), 0, 0) != 0) {
+        return util::fail_errno(errno, fmt::format("change the owner of {}", dir.string()));
+    }
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
+        if (::lchown(it->path().c_str(), 0, 0) != 0) {
+            return util::fail_errno(errno,
+                                    fmt::format("change the owner of {}", it->path().string()));
+        }
+    }
+    if (ec) {
+        return util::fail_errno(ec.value(), fmt::format("walk {}", dir.string()));
+    }
+    return {};
+}
+
+// The client's own system user goes last, once nothing of it is left that it owns.
+Expected<void> delete_client_user(const ClientConfig& config, const fs::path& kept_data) {
+    if (!config.owner_created) {
+        return {}; // a user the operator named is the operator's
+    }
+    std::error_code ec;
+    if (!kept_data.empty() && fs::exists(kept_data, ec)) {
+        TRY(give_to_root(kept_data));
+    }
+    if (auto ok = delete_system_user(config.owner_user); !ok) {
+        return std::unexpected(ok.error().with_context(
+            fmt::format("remove {} (its files are gone; delete the user by hand)", config.host)));
+    }
+    return {};
+}
+
 } // namespace
 
 Expected<RemovedClient> remove_client(const ServerConfig& server, const std::string& host,
@@ -98,8 +136,10 @@ Expected<RemovedClient> remove_client(const ServerConfig& server, const std::str
         if (ec) {
             return util::fail_errno(ec.value(), fmt::format("remove {}", target.string()));
         }
+        TRY(delete_client_user(config, fs::path()));
         return RemovedClient{fs::path(), config.destinations};
     }
+    TRY(delete_client_user(config, target / "data"));
     return RemovedClient{target / "data", config.destinations};
 }
 

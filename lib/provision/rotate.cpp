@@ -1,7 +1,10 @@
 #include "provision/provision.hpp"
 
+#include "model/runit.hpp"
 #include "provision/clients.hpp"
 #include "provision/credentials.hpp"
+#include "provision/dedicated_gateway.hpp"
+#include "provision/plan.hpp"
 #include "provision/services.hpp"
 #include "provision/shared_instance.hpp"
 #include "util/fs.hpp"
@@ -31,6 +34,45 @@ Expected<void> rotate_versitygw_keys(const ServerConfig& server, const ServerLay
     if (!written && !disabled) {
         // Keep the server and the files in agreement: the old secret is what they hold.
         (void)admin.set_secret(config.user, old.secret);
+        (void)write_account(paths.secrets, old, owner);
+    }
+    return written;
+}
+
+// Calls fn with the admin API of the client's dedicated gateway: the running one's, else one
+// started for the call.
+Expected<void> call_gateway(const ServerConfig& server, const ClientConfig& config,
+                            const ClientPaths& paths, const Owner& owner, const AdminCall& fn) {
+    GatewayFiles files = gateway_files(paths);
+    if (TRY(is_supervised(paths.services / "versitygw"))) {
+        VersitygwAdmin admin = TRY(VersitygwAdmin::for_envdir(files.envdir, files.admin_socket));
+        TRY(admin.wait_ready(std::chrono::seconds(30)));
+        return fn(admin);
+    }
+    Programs programs = TRY(resolve_programs(server, config.kind));
+    return with_offline_gateway(programs.storage, files, owner, fn);
+}
+
+// A dedicated versitygw with the client's account: as on the shared one, the account keeps its
+// access key and takes the new secret; no restart.
+Expected<void> rotate_gateway_account(const ServerConfig& server, const ClientConfig& config,
+                                      const ClientPaths& paths, Credentials credentials,
+                                      const Owner& owner) {
+    Credentials old = TRY(read_account(paths.secrets));
+    credentials.access_key = old.access_key;
+    auto set_secret = [&](const std::string& secret) -> Expected<void> {
+        return call_gateway(server, config, paths, owner,
+                            [&](const VersitygwAdmin& admin) -> Expected<void> {
+                                return admin.set_secret(old.access_key, secret);
+                            });
+    };
+    TRY(set_secret(credentials.secret));
+    auto written = write_account(paths.secrets, credentials, owner);
+    if (written) {
+        written = write_environ(server, config, paths, credentials);
+    }
+    if (!written) {
+        (void)set_secret(old.secret);
         (void)write_account(paths.secrets, old, owner);
     }
     return written;
@@ -77,7 +119,9 @@ Expected<ClientConfig> rotate_client_keys(const ServerConfig& server, const std:
     Credentials credentials = TRY(make_credentials(config));
     auto paths = layout.client(host);
     Expected<void> done;
-    if (config.topology == Topology::dedicated) {
+    if (config.topology == Topology::dedicated && has_gateway_account(paths)) {
+        done = rotate_gateway_account(server, config, paths, credentials, owner);
+    } else if (config.topology == Topology::dedicated) {
         done = rotate_dedicated_keys(server, config, paths, credentials, owner);
     } else {
         std::error_code ec;

@@ -83,6 +83,12 @@ Expected<VersitygwAdmin> VersitygwAdmin::for_instance(const SharedPaths& paths,
     return VersitygwAdmin("", address, port, access, secret);
 }
 
+Expected<VersitygwAdmin> VersitygwAdmin::for_envdir(const fs::path& env, const fs::path& socket) {
+    std::string access = TRY(read_key(env / "ROOT_ACCESS_KEY_ID"));
+    std::string secret = TRY(read_key(env / "ROOT_SECRET_ACCESS_KEY"));
+    return VersitygwAdmin(socket.string(), "localhost", 0, access, secret);
+}
+
 Expected<VersitygwAdmin> VersitygwAdmin::for_socket(const SharedPaths& paths) {
     VersitygwAdmin admin = TRY(for_instance(paths, "localhost", 0));
     admin.m_socket = paths.admin_socket.string();

@@ -26,6 +26,9 @@ public:
     // Reads the root keys from the shared instance's secrets/versitygw.env; the API on its
     // socket (secrets/admin.sock).
     static util::Expected<VersitygwAdmin> for_socket(const SharedPaths& paths);
+    // The root keys from the envdir env (ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY), the API on
+    // the UNIX socket socket: a dedicated gateway's.
+    static util::Expected<VersitygwAdmin> for_envdir(const fs::path& env, const fs::path& socket);
     // The same, with the API on address:port (plain HTTP).
     static util::Expected<VersitygwAdmin> for_instance(const SharedPaths& paths,
                                                        const std::string& address, int port);

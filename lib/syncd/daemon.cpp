@@ -31,6 +31,11 @@ using std::chrono::milliseconds;
 
 namespace {
 
+// What a batch of events may have changed, in order of urgency: a complete snapshot file that
+// appeared starts a run at once; anything else (a deletion, lost events) after the settle time,
+// which merges a burst such as a forget of many snapshots into one run.
+enum class Change { none, some, appeared };
+
 // An inotify watch on the snapshots directory, renewed when the directory is replaced. Events
 // only make the daemon look sooner: what counts is always a full listing.
 class SnapshotWatch {
@@ -53,35 +58,41 @@ public:
                                           IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
     }
 
-    // Reads every pending event: whether any may have changed the snapshots.
-    bool drain() {
+    // Reads every pending event: what they may have changed (the most urgent kind).
+    Change drain() {
         alignas(inotify_event) char buffer[16384];
-        bool relevant = false;
+        Change change = Change::none;
         ssize_t n;
         while ((n = ::read(m_fd.get(), buffer, sizeof buffer)) > 0) {
             for (char* p = buffer; p < buffer + n;) {
                 auto* event = reinterpret_cast<inotify_event*>(p);
                 p += sizeof(inotify_event) + event->len;
-                relevant = relevant || is_relevant(*event);
+                change = std::max(change, classify(*event));
             }
         }
         // The directory went away or was replaced: watch the new one.
         ensure();
-        return relevant;
+        return change;
     }
 
 private:
-    bool is_relevant(const inotify_event& event) {
+    Change classify(const inotify_event& event) {
         if (event.mask & IN_Q_OVERFLOW) {
-            return true; // lost events: only a full listing can tell
+            return Change::some; // lost events: only a full listing can tell
         }
         if (event.mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
             if (event.mask & IN_IGNORED) {
                 m_watch = -1;
             }
-            return true;
+            return Change::some;
         }
-        return event.len > 0 && is_repository_id(std::string_view(event.name));
+        if (event.len == 0 || !is_repository_id(std::string_view(event.name))) {
+            return Change::none;
+        }
+        // Storage servers write a snapshot under a temporary name and rename it into place, so
+        // its first event under its own name means it is complete; a file written in place is
+        // complete when it is closed. A bare creation or a deletion waits for the settle time.
+        return (event.mask & (IN_MOVED_TO | IN_CLOSE_WRITE)) ? Change::appeared : Change::some;
     }
 
     fs::path m_dir;
@@ -134,6 +145,7 @@ private:
     void start_sync();
     Expected<util::Child> spawn_sync(const SnapshotDiff& diff, const util::TempDir& dir);
     void finish_sync(int wait_status);
+    void schedule_run(Change change);
     bool record_success();
     void schedule_retry(const std::string& why, double took);
     void shut_down();
@@ -153,7 +165,7 @@ private:
     std::optional<Clock::time_point> m_run_at; // a run is due at this time
     Clock::time_point m_next_scan{};
     std::optional<Clock::time_point> m_retry_at; // after a failure
-    bool m_dirty = false;                        // changed while a run was active
+    Change m_dirty = Change::none;               // changed while a run was active
     bool m_stopping = false;
     bool m_waiting_for_repository = false; // before restic init: no config, no snapshots/
     bool m_waiting_for_old_run = false;    // a run of an earlier daemon still holds the lock
@@ -307,7 +319,7 @@ void SyncDaemon::start_sync() {
     m_run_dir.emplace(std::move(*dir));
     m_running_for = *current;
     m_run_started = Clock::now();
-    m_dirty = false;
+    m_dirty = Change::none;
     log(fmt::format("sync started (pid {}): {} appeared, {} gone", m_child->pid(),
                     diff.appeared.size(), diff.gone.size()));
     write_status();
@@ -363,8 +375,20 @@ void SyncDaemon::finish_sync(int wait_status) {
         log(fmt::format("sync succeeded in {:.1f}s", took));
     }
     write_status();
-    if (ok && m_dirty) {
-        m_run_at = Clock::now() + m_options.settle;
+    if (ok && m_dirty != Change::none) {
+        schedule_run(m_dirty);
+    }
+}
+
+// A new snapshot runs at once (it is complete, and waiting only adds latency); other changes run
+// once the directory has been quiet for the settle time. Whatever arrives while a run is prepared
+// or runs goes into the next one.
+void SyncDaemon::schedule_run(Change change) {
+    auto now = Clock::now();
+    if (change == Change::appeared) {
+        m_run_at = now;
+    } else if (!m_run_at || *m_run_at > now) {
+        m_run_at = now + m_options.settle; // a run already due is not put off
     }
 }
 
@@ -432,12 +456,12 @@ Expected<void> SyncDaemon::wait_for_events() {
         return util::fail_errno(errno, "wait for events");
     }
     handle_signals();
-    if (m_watch.available() && m_watch.drain()) {
+    if (Change change = m_watch.available() ? m_watch.drain() : Change::none;
+        change != Change::none) {
         if (m_child) {
-            m_dirty = true;
+            m_dirty = std::max(m_dirty, change);
         } else {
-            // Coalesce a burst: run once the directory has been quiet for the settle time.
-            m_run_at = Clock::now() + m_options.settle;
+            schedule_run(change);
         }
     }
     if (m_child) {

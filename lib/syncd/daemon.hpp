@@ -20,7 +20,7 @@ struct SyncdOptions {
     std::vector<std::string> command;            // the sync command; the two files are appended
     std::chrono::milliseconds loop_delay{60000}; // full listing at least this often
     std::chrono::milliseconds startup_delay{0};
-    std::chrono::milliseconds settle{300}; // quiet time after a change before a run
+    std::chrono::milliseconds settle{300}; // quiet time after a deletion before a run
     std::chrono::milliseconds retry_min{5000};
     std::chrono::milliseconds retry_max{600000};
     std::chrono::milliseconds timeout{6 * 3600 * 1000}; // a sync running longer is stopped

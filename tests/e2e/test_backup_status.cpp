@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -128,9 +129,12 @@ TEST_CASE("backup-status: every state of a dedicated client, each row kept, exit
         }
         // The failing client replicates to a good and to a broken destination.
         auto failing_config = server.client_config("failing");
-        // restic-replicate never creates a destination's top directory; it runs as nobody.
+        // restic-replicate never creates a destination's top directory; it runs as the
+        // client's own user.
         fs::create_directories(dir->path() / "replica");
-        REQUIRE(::chown((dir->path() / "replica").c_str(), 65534, 65534) == 0);
+        const passwd* owner = ::getpwnam(failing_config.owner_user.c_str());
+        REQUIRE(owner != nullptr);
+        REQUIRE(::chown((dir->path() / "replica").c_str(), owner->pw_uid, owner->pw_gid) == 0);
         failing_config.destinations = {{"disk2", dir->path() / "replica", ""},
                                        {"broken", "/proc/self/no-such-dir/replica", ""}};
         REQUIRE(util::atomic_write((server.client_dir("failing") / "conf/client.yaml").string(),
@@ -171,7 +175,8 @@ TEST_CASE("backup-status: every state of a dedicated client, each row kept, exit
         REQUIRE(
             // A YAML error whose message holds an incomplete UTF-8 sequence (a Latin-1 'é' after
             // a backslash): it must not cost the other clients their report.
-            util::atomic_write(broken_yaml.string(), "schema: 1\nhost: broken\nbad: \"\\\xe9\"\n", 0644));
+            util::atomic_write(broken_yaml.string(), "schema: 1\nhost: broken\nbad: \"\\\xe9\"\n",
+                               0644));
 
         run = run_status(server);
         INFO(run.table);

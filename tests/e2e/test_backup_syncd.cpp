@@ -55,11 +55,14 @@ public:
         REQUIRE(util::atomic_write((work / "recorder").string(), recorder, 0755));
         std::string run = fmt::format(
             "#!/bin/sh\nexec >>{log} 2>&1\nexec {syncd} --client web1 --watchdir {watch} "
-            "--state-dir {state} --script '{recorder}' --loopdelay 2 --settle 0.2 {extra}\n",
+            "--state-dir {state} --script '{recorder}' --loopdelay 2 {extra}\n",
             fmt::arg("log", log_file().string()),
             fmt::arg("syncd", (fs::path(tools_dir()) / "backup-syncd").string()),
             fmt::arg("watch", watch_dir().string()), fmt::arg("state", state_dir().string()),
-            fmt::arg("recorder", (work / "recorder").string()), fmt::arg("extra", extra_flags));
+            fmt::arg("recorder", (work / "recorder").string()),
+            fmt::arg("extra", extra_flags.find("--settle") == std::string::npos
+                                  ? "--settle 0.2 " + extra_flags
+                                  : extra_flags));
         m_tree.add_service("backup-syncd", run);
         m_tree.wait_until_up("backup-syncd", 20s);
     }
@@ -144,6 +147,12 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
     return true;
 }
 
+// Seconds since the epoch, as the recorder's `date +%s.%N`.
+double now_seconds() {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 util::Json status_of(const fs::path& state_dir) {
     auto j = util::read_json_file((state_dir / "backup-syncd-status.json").string());
     REQUIRE(j);
@@ -178,6 +187,37 @@ TEST_CASE("backup-syncd: a backup runs the sync with its ID, a forget with the I
         CHECK(status["consecutive_failures"] == 0);
         CHECK(status["last_result"] == "ok");
         CHECK(status["schema"] == core::k_syncd_status_schema);
+    }
+    require_no_processes(dir->path());
+}
+
+TEST_CASE("backup-syncd: a new snapshot starts a run at once, a forget of several gives one run",
+          "[backup-syncd]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-syncd");
+    REQUIRE(dir);
+    {
+        SyncdHarness h(dir->path(), "exit 0", "--settle 10");
+        std::vector<std::string> ids;
+        for (std::size_t i = 1; i <= 3; ++i) {
+            ids.push_back(h.backup());
+            double made = now_seconds();
+            auto runs = h.wait_for_runs(i, 20s);
+            // Not held back by the settle time: the snapshot file is complete when it appears.
+            CHECK(runs.back().started - made < 5);
+            CHECK(runs.back().appeared == std::vector<std::string>{ids.back()});
+        }
+        std::vector<std::string> forget = {"forget"};
+        forget.insert(forget.end(), ids.begin(), ids.end());
+        h.client().run(forget);
+        auto runs = h.wait_for_runs(4, 40s);
+        std::sort(ids.begin(), ids.end());
+        auto gone = runs[3].gone;
+        std::sort(gone.begin(), gone.end());
+        CHECK(gone == ids);
+        CHECK(runs[3].appeared.empty());
+        // The whole forget is one run (here started by the full listing every 2 s, which does
+        // not wait for the settle time).
+        CHECK(h.runs().size() == 4);
     }
     require_no_processes(dir->path());
 }

@@ -271,18 +271,25 @@ TEST_CASE("new-restic-server: what the service user cannot reach is refused befo
     BackupServer server(dir->path(), fmt::format("destinations:\n"
                                                  "  - {{name: disk2, path: '{}/{{host}}'}}\n",
                                                  replicas.string()));
-    auto expect_refused = [&](const std::string& host, const std::string& text) {
+    auto expect_refused = [&](const std::string& host, const std::string& text,
+                              std::vector<std::string> extra = {}) {
         auto before = tree_listing(server.root());
-        auto r = server.new_restic_server({"-H", host});
+        std::vector<std::string> args = {"-H", host};
+        args.insert(args.end(), extra.begin(), extra.end());
+        auto r = server.new_restic_server(args);
         INFO(r.out << r.err);
         CHECK(r.exit_code() == 100);
         CHECK(r.err.starts_with("new-restic-server: error: unable to "));
         CHECK(r.err.find(text) != std::string::npos);
         CHECK(tree_listing(server.root()) == before);
+        CHECK(server.client_users().empty()); // the client's own user was taken back
     };
-    // The destination's parent is missing (a disk not mounted?): never made, the command given.
+    // The destination's parent is missing (a disk not mounted?): never made, the command given
+    // (for a user that exists: a client's own one is made with the client).
+    expect_refused("web1", (replicas.string() + " does not exist (a disk not mounted?); make it"));
     expect_refused("web1",
-                   "install -d -o nobody -g nogroup -m 0700 " + (replicas / "web1").string());
+                   "install -d -o nobody -g nogroup -m 0700 " + (replicas / "web1").string(),
+                   {"-U", "nobody", "-G", "nogroup"});
     fs::create_directory(replicas);
     fs::permissions(replicas, fs::perms(0700));
     expect_refused("web1", "reach destination disk2's parent");
@@ -291,8 +298,8 @@ TEST_CASE("new-restic-server: what the service user cannot reach is refused befo
     // A program the service user cannot execute: the file itself, then a directory above it.
     fs::path versitygw = dir->path() / "bin/versitygw";
     fs::permissions(versitygw, fs::perms(0700));
-    expect_refused("web1", "run versitygw (" + versitygw.string() +
-                               ") as the service user nobody: Permission denied");
+    expect_refused("web1", "run versitygw (" + versitygw.string() + ") as the service user " +
+                               server.user_prefix() + "web1: Permission denied");
     fs::permissions(versitygw, fs::perms(0755));
     fs::permissions(dir->path() / "bin", fs::perms(0700));
     expect_refused("web1", "it cannot search " + (dir->path() / "bin").string());
@@ -303,15 +310,16 @@ TEST_CASE("new-restic-server: what the service user cannot reach is refused befo
     auto made = server.new_restic_server({"-H", "web1"});
     INFO(made.out << made.err);
     REQUIRE(made.success());
-    CHECK(made.out.find("disk2: " + (replicas / "web1").string() + " (made for nobody, 0700") !=
-          std::string::npos);
+    std::string user = server.user_prefix() + "web1";
+    CHECK(made.out.find("disk2: " + (replicas / "web1").string() + " (made for " + user +
+                        ", 0700") != std::string::npos);
     CHECK(made.out.find("restic-audit.cron") != std::string::npos);
     struct stat st {};
     REQUIRE(::stat((replicas / "web1").c_str(), &st) == 0);
     CHECK((st.st_mode & 07777) == 0700);
-    const passwd* nobody = ::getpwnam("nobody");
-    REQUIRE(nobody != nullptr);
-    CHECK(st.st_uid == nobody->pw_uid);
+    const passwd* owner = ::getpwnam(user.c_str());
+    REQUIRE(owner != nullptr);
+    CHECK(st.st_uid == owner->pw_uid);
 
     // Removed, its replica stays and the output says so; the name cannot reuse it by accident.
     auto removed = server.new_restic_server({"-H", "web1", "--remove"});

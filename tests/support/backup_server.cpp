@@ -1,5 +1,6 @@
 #include "support/backup_server.hpp"
 
+#include <sstream>
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
@@ -13,9 +14,21 @@ namespace backup::test {
 
 using namespace std::chrono_literals;
 
+namespace {
+
+// Tests run in parallel, each with its own server root and clients of the same names: each root
+// gets its own prefix for its clients' system users.
+std::string unique_user_prefix() {
+    auto random = util::random_token(6, "abcdefghijklmnopqrstuvwxyz0123456789");
+    REQUIRE(random);
+    return "t" + *random + "-";
+}
+
+} // namespace
+
 BackupServer::BackupServer(const fs::path& work, std::string extra_config, std::string address)
     : m_work(work), m_root(work / "root"), m_bin(work / "bin"), m_config_file(work / "server.yaml"),
-      m_address(std::move(address)) {
+      m_address(std::move(address)), m_user_prefix(unique_user_prefix()) {
     ::chmod(work.c_str(), 0755);
     fs::create_directories(m_root);
     fs::create_directories(m_bin);
@@ -38,21 +51,25 @@ BackupServer::BackupServer(const fs::path& work, std::string extra_config, std::
     int port_base = 20000 + (static_cast<unsigned char>((*random)[0]) * 256 +
                              static_cast<unsigned char>((*random)[1])) %
                                 (32768 - 20000 - 1000);
-    std::string text =
-        fmt::format("root: {root}\n"
-                    "listen_address: {address}\n"
-                    "public_address: {address}\n"
-                    "ports: {{min: {min}, max: {max}}}\n"
-                    "owner: {{user: nobody, group: nogroup}}\n"
-                    "binaries:\n"
-                    "  versitygw: {bin}/versitygw\n"
-                    "  rest-server: {bin}/rest-server\n"
-                    "  backup-syncd: {bin}/backup-syncd\n"
-                    "  restic-replicate: {bin}/restic-replicate\n"
-                    "{extra}",
-                    fmt::arg("root", m_root.string()), fmt::arg("address", m_address),
-                    fmt::arg("bin", m_bin.string()), fmt::arg("extra", extra_config),
-                    fmt::arg("min", port_base), fmt::arg("max", port_base + 999));
+    std::string text = fmt::format(
+        "root: {root}\n"
+        "listen_address: {address}\n"
+        "public_address: {address}\n"
+        "ports: {{min: {min}, max: {max}}}\n"
+        "owner: {{user: nobody, group: nogroup}}\n"
+        "{users}"
+        "binaries:\n"
+        "  versitygw: {bin}/versitygw\n"
+        "  rest-server: {bin}/rest-server\n"
+        "  backup-syncd: {bin}/backup-syncd\n"
+        "  restic-replicate: {bin}/restic-replicate\n"
+        "{extra}",
+        fmt::arg("root", m_root.string()), fmt::arg("address", m_address),
+        fmt::arg("bin", m_bin.string()), fmt::arg("extra", extra_config),
+        fmt::arg("min", port_base), fmt::arg("max", port_base + 999),
+        fmt::arg("users", extra_config.find("client_users:") == std::string::npos
+                              ? fmt::format("client_users: {{prefix: {}}}\n", m_user_prefix)
+                              : std::string()));
     REQUIRE(util::atomic_write(m_config_file.string(), text, 0644));
 }
 
@@ -60,6 +77,26 @@ BackupServer::~BackupServer() {
     if (m_tree) {
         m_tree->stop();
     }
+    // The clients' own system users live outside the work directory: none outlives the test.
+    for (const auto& user : client_users()) {
+        run_cmd({"/usr/sbin/userdel", user}, base_environment());
+        run_cmd({"/usr/sbin/groupdel", user}, base_environment());
+    }
+}
+
+std::vector<std::string> BackupServer::client_users() const {
+    std::vector<std::string> users;
+    auto text = util::read_file("/etc/passwd");
+    if (!text) {
+        return users;
+    }
+    std::istringstream in(*text);
+    for (std::string line; std::getline(in, line);) {
+        if (line.starts_with(m_user_prefix)) {
+            users.push_back(line.substr(0, line.find(':')));
+        }
+    }
+    return users;
 }
 
 ProcessResult BackupServer::new_restic_server(std::vector<std::string> args) const {

@@ -44,6 +44,10 @@ public:
     // Waits until the client's storage server accepts connections.
     void wait_for_storage(const std::string& host) const;
     RunsvdirTree& tree() { return *m_tree; }
+    // The prefix of this root's client users (client_users in its config), and the users with
+    // it that exist now (deleted when the server goes).
+    const std::string& user_prefix() const { return m_user_prefix; }
+    std::vector<std::string> client_users() const;
 
     // A restic client for host from its generated environ file, with its own password file.
     ResticClient client(const std::string& host) const;
@@ -56,6 +60,7 @@ private:
     fs::path m_bin;
     fs::path m_config_file;
     std::string m_address;
+    std::string m_user_prefix;
     std::optional<RunsvdirTree> m_tree;
 };
 

@@ -38,8 +38,10 @@ TEST_CASE("plan: a dedicated versitygw client") {
     CHECK_FALSE(plan.shared);
     CHECK(plan.storage_service == "versitygw");
     CHECK(plan.config.bucket == "web1");
-    CHECK(plan.config.user == "web1");
+    CHECK(plan.config.user == "AKEY"); // its account on its own gateway, not the root keys
     CHECK(plan.config.repository == "/backups/systems/web1/data/web1");
+    CHECK(plan.values.at("IAM").value == "/backups/systems/web1/secrets/iam");
+    CHECK(plan.values.at("ADMIN_SOCKET").value == "/backups/systems/web1/secrets/admin.sock");
     CHECK(plan.config.repository_url() == "s3:http://backup.example.com:8101/web1");
     CHECK(plan.values.at("LISTEN").value == "0.0.0.0:8101");
     CHECK(plan.values.at("OWNER").value == "restic:restic");

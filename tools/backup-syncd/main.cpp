@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
     for (auto [name, value, help] :
          {std::tuple{"--loopdelay", &a.loop_delay, "seconds between full listings (default 60)"},
           {"--startupdelay", &a.startup_delay, "seconds before the first listing (0)"},
-          {"--settle", &a.settle, "seconds of quiet after a change before a run (0.3)"},
+          {"--settle", &a.settle, "seconds of quiet after a deletion before a run (0.3)"},
           {"--retry-min", &a.retry_min, "first retry delay in seconds (5)"},
           {"--retry-max", &a.retry_max, "longest retry delay in seconds (600)"},
           {"--timeout", &a.timeout, "seconds a sync may run before it is stopped (21600)"},
