@@ -73,6 +73,11 @@ struct ServiceInfo {
 };
 
 struct DestinationInfo {
+    // Not an aggregate, so that {name, state, last_success} stays the short form.
+    DestinationInfo(std::string name_ = {}, std::string state_ = {},
+                    std::optional<std::int64_t> last_success_ = {})
+        : name(std::move(name_)), state(std::move(state_)), last_success(last_success_) {}
+
     std::string name;
     // replicate's state ("ok", "incomplete", "failed"), or "never" when restic-replicate has not
     // run for it yet (added to client.yaml since).

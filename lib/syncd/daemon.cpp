@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "model/repository.hpp"
+#include "state/replicate_status.hpp"
 #include "state/snapshot_ids.hpp"
 #include "state/syncd_state.hpp"
 #include "state/syncd_status.hpp"
@@ -142,10 +143,12 @@ private:
     Expected<void> wait_for_events();
     void handle_signals();
     void rescan_and_maybe_schedule(const char* why);
-    void start_sync();
+    // A run of the sync command for what changed; with nothing changed, only when asked.
+    void start_sync(bool even_if_unchanged = false);
     Expected<util::Child> spawn_sync(const SnapshotDiff& diff, const util::TempDir& dir);
     void finish_sync(int wait_status);
     void schedule_run(Change change);
+    void read_deletions_due();
     bool record_success();
     void schedule_retry(const std::string& why, double took);
     void shut_down();
@@ -165,7 +168,10 @@ private:
     std::optional<Clock::time_point> m_run_at; // a run is due at this time
     Clock::time_point m_next_scan{};
     std::optional<Clock::time_point> m_retry_at; // after a failure
-    Change m_dirty = Change::none;               // changed while a run was active
+    // When the sync command's own status (restic-replicate's replicate-status.json) says its
+    // earliest pending deletion falls due (keep_deleted): a run then, even with nothing new.
+    std::optional<Clock::time_point> m_deletions_due;
+    Change m_dirty = Change::none; // changed while a run was active
     bool m_stopping = false;
     bool m_waiting_for_repository = false; // before restic init: no config, no snapshots/
     bool m_waiting_for_old_run = false;    // a run of an earlier daemon still holds the lock
@@ -274,14 +280,14 @@ Expected<util::Child> SyncDaemon::spawn_sync(const SnapshotDiff& diff, const uti
     return util::Child::spawn(o);
 }
 
-void SyncDaemon::start_sync() {
+void SyncDaemon::start_sync(bool even_if_unchanged) {
     m_run_at.reset();
     auto current = list_snapshot_ids(m_options.watch_dir);
     if (!current) {
         return rescan_and_maybe_schedule("listing");
     }
     auto diff = diff_snapshots(m_state.synced, *current);
-    if (diff.empty()) {
+    if (diff.empty() && !even_if_unchanged) {
         return;
     }
     auto lock = take_run_lock(m_options.state_dir);
@@ -375,8 +381,34 @@ void SyncDaemon::finish_sync(int wait_status) {
         log(fmt::format("sync succeeded in {:.1f}s", took));
     }
     write_status();
+    read_deletions_due();
     if (ok && m_dirty != Change::none) {
         schedule_run(m_dirty);
+    }
+}
+
+// A sync command other than restic-replicate writes no such file: nothing is ever due. One that
+// cannot be read leaves the next change or full listing to trigger the run.
+void SyncDaemon::read_deletions_due() {
+    m_deletions_due.reset();
+    auto status = read_replicate_status(m_options.state_dir);
+    if (!status || !*status) {
+        return;
+    }
+    std::optional<std::int64_t> earliest;
+    for (const auto& d : (*status)->destinations) {
+        if (!d.retention || !d.retention->next_due) {
+            continue;
+        }
+        if (auto due = util::parse_unix_time(*d.retention->next_due);
+            due && (!earliest || *due < *earliest)) {
+            earliest = due;
+        }
+    }
+    if (earliest) {
+        auto wait = util::from_unix(*earliest) - util::now();
+        m_deletions_due = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                             std::max(wait, decltype(wait)::zero()));
     }
 }
 
@@ -394,8 +426,8 @@ void SyncDaemon::schedule_run(Change change) {
 
 Clock::time_point SyncDaemon::next_wakeup() const {
     Clock::time_point t = m_next_scan;
-    for (const auto& candidate :
-         {m_run_at, m_retry_at, m_child ? m_child->next_event() : std::nullopt}) {
+    for (const auto& candidate : {m_run_at, m_retry_at, m_retry_at ? std::nullopt : m_deletions_due,
+                                  m_child ? m_child->next_event() : std::nullopt}) {
         if (candidate) {
             t = std::min(t, *candidate);
         }
@@ -424,6 +456,10 @@ void SyncDaemon::act_on_timers() {
     } else if (m_run_at && now >= *m_run_at && !m_retry_at) {
         m_run_at.reset();
         rescan_and_maybe_schedule("change");
+    } else if (m_deletions_due && now >= *m_deletions_due && !m_retry_at) {
+        m_deletions_due.reset();
+        log("deletions fall due (keep_deleted): running the sync");
+        start_sync(true);
     } else if (m_run_at && m_retry_at) {
         m_run_at.reset(); // a change during backoff waits for the retry
     }
@@ -496,6 +532,7 @@ Expected<void> SyncDaemon::run() {
                     m_state.synced.size()));
     m_next_scan = Clock::now() + m_options.startup_delay;
     write_status();
+    read_deletions_due();
     while (!m_stopping) {
         act_on_timers();
         TRY(wait_for_events());

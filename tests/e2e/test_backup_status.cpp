@@ -286,7 +286,8 @@ TEST_CASE("backup-status: a state directory the services cannot write is a probl
         CHECK(state_of(run, "web1") == "failing");
         auto web1 = client_of(run.json, "web1");
         CHECK(has_problem(web1, "state-file"));
-        CHECK(web1["problems"].dump().find("is not writable by restic-") !=
+        CHECK(web1["problems"].dump().find("is not writable by " +
+                                           server.client_config("web1").owner_user) !=
               std::string::npos);
 
         REQUIRE(::chmod(state.c_str(), 0700) == 0);

@@ -6,8 +6,10 @@
 #include <functional>
 #include <thread>
 
+#include "model/repository.hpp"
 #include "state/snapshot_ids.hpp"
 #include "state/syncd_status.hpp"
+#include "support/backup_server.hpp"
 #include "support/fixtures.hpp"
 #include "util/json.hpp"
 #include "util/time.hpp"
@@ -446,6 +448,63 @@ TEST_CASE("backup-syncd: sv down stops a long sync's whole process group", "[bac
         CHECK(wait_for_pid_exit(sleeper, 5s));
         CHECK(wait_for_pid_exit(std::stoi(*syncd_pid), 5s));
         CHECK(h.tree().status("backup-syncd").starts_with("down: "));
+    }
+    require_no_processes(dir->path());
+}
+
+TEST_CASE("backup-syncd: a deletion that falls due runs the sync with nothing new, and the "
+          "replica lets a pruned snapshot go",
+          "[backup-syncd][retention]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-syncd-due");
+    REQUIRE(dir);
+    {
+        fs::path replicas = dir->path() / "replicas";
+        fs::create_directories(replicas);
+        BackupServer server(
+            dir->path(), fmt::format("destinations:\n"
+                                     "  - {{name: disk2, path: '{}/{{host}}', keep_deleted: 2s}}\n",
+                                     replicas.string()));
+        server.provision("web1", "rest-server");
+        server.start();
+        server.enable("web1");
+        server.wait_for_storage("web1");
+        fs::path source = dir->path() / "source";
+        make_sample_tree(source);
+        auto client = server.client("web1");
+        client.run({"init"});
+        fs::path primary = server.client_config("web1").repository;
+        fs::path replica = replicas / "web1";
+        auto snapshots = [](const fs::path& repository) {
+            auto ids = core::list_snapshot_ids(repository / "snapshots");
+            return ids ? ids->size() : std::size_t{0};
+        };
+        auto wait_for = [](const std::function<bool()>& done, const std::string& what) {
+            auto deadline = Clock::now() + 60s;
+            while (!done()) {
+                if (Clock::now() > deadline) {
+                    FAIL("never: " << what);
+                }
+                std::this_thread::sleep_for(100ms);
+            }
+        };
+        for (int i = 0; i < 3; ++i) {
+            REQUIRE(util::atomic_write((source / "changing").string(), std::to_string(i), 0644));
+            client.run({"backup", "-q", source.string()});
+        }
+        wait_for([&] { return snapshots(replica) == 3; }, "3 snapshots in the replica");
+        // One snapshot forgotten and its data pruned. backup-syncd's run for it sees the files
+        // gone; the deletion falls due 2 s later, with nothing else happening.
+        client.run({"forget", "-q", "--keep-last", "2", "--prune"});
+        REQUIRE(snapshots(primary) == 2);
+        wait_for([&] { return snapshots(replica) == 2; },
+                 "the forgotten snapshot deleted from the replica");
+        fs::path status = server.client_dir("web1") / "state/replicate-status.json";
+        wait_for(
+            [&] {
+                auto json = util::read_json_file(status.string());
+                return json && (*json)["destinations"][0]["retention"]["last_deletion"].is_string();
+            },
+            "restic-replicate's status with the deletion");
     }
     require_no_processes(dir->path());
 }

@@ -102,7 +102,14 @@ struct RetentionClient {
         return run_cmd(std::move(argv), env);
     }
     // backup-status --json's row of web1 at now: problems kinds and destination "one".
+    // Enabled (its link in the scan directory), so that its replication is judged.
     std::pair<std::set<std::string>, util::Json> client_status(std::int64_t now) const {
+        core::ServerLayout layout(root);
+        fs::path link = layout.enable_link("web1");
+        if (!fs::is_symlink(link)) {
+            fs::create_directories(link.parent_path());
+            fs::create_directory_symlink(layout.client("web1").service, link);
+        }
         auto run = run_cmd({tools_dir() + "/backup-status", "--root", root.string(), "--json",
                             "--now", std::to_string(now)},
                            env);

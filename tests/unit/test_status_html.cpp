@@ -65,7 +65,7 @@ ServerStatus sample_status() {
     ok.snapshot_times = {k_now - 2 * k_day, k_now - 3600};
     ok.newest_snapshot = k_now - 3600;
     ok.snapshots = 2;
-    ok.destinations = {{.name = "disk2", .state = "ok", .last_success = k_now - 3000}};
+    ok.destinations = {{"disk2", "ok", k_now - 3000}};
     s.clients = {ok,
                  client("db1", ClientState::stale,
                         {{ProblemKind::stale, "snapshots", "stale: newest snapshot 2d old"}}),

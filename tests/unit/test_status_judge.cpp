@@ -178,8 +178,7 @@ TEST_CASE("status: a shared client whose instance is down or unlinked is failing
 TEST_CASE("status: destinations: failed is failing, long lagging is failing, never synced is "
           "not") {
     auto c = healthy();
-    c.destinations = {{.name = "disk2", .state = "ok", .last_success = k_now - k_hour},
-                      {.name = "later", .state = "never"}};
+    c.destinations = {{"disk2", "ok", k_now - k_hour}, {"later", "never"}};
     CHECK(judged({c}).clients[0].state == ClientState::ok);
     c.destinations[0].missing_snapshots = 2;
     c.destinations[0].newest_missing = k_now - 2 * k_hour; // a sync on its way

@@ -102,7 +102,7 @@ TEST_CASE("status JSON: written a client at a time, byte for byte the whole docu
                              {{ProblemKind::stale, "snapshots", "stale: newest \"snapshot\"\n2d"}});
     web1.services.push_back({"runsvdir", true, "", std::nullopt});
     web1.snapshot_times = {1, 2, 3};
-    web1.destinations.push_back({.name = "disk2", .state = "ok", .last_success = 5});
+    web1.destinations.push_back({"disk2", "ok", 5});
     ClientInfo bad = client("b\xff-bad-utf8", ClientState::error);
     s.clients = {web1, client("zürich", ClientState::ok), bad};
     InstanceInfo i;
