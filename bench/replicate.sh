@@ -11,6 +11,11 @@
 # made (versitygw logs one line per request):
 #   restic-replicate  -> local directory      rclone copy --immutable --checksum -> local directory
 #   restic-replicate  -> S3 (rclone remote)   rclone copy --immutable --checksum -> S3
+# Then a deletion run (keep_deleted): BENCH_DELETIONS (default 100) snapshots forgotten on the
+# primary, seen gone by one run (--keep-deleted 1d) and deleted by the next (--now 2 days on),
+# against `rclone delete --files-from-raw` of the same files from the rclone copies:
+#   restic-replicate (deletion run) -> local  rclone delete --files-from-raw -> local directory
+#   restic-replicate (deletion run) -> S3     rclone delete --files-from-raw -> S3
 #
 # The repository: BENCH_BACKUPS (default 8) real backups of 400 small random files each, then
 # `restic rewrite --exclude pad-K` over existing snapshots until the repository holds BENCH_FILES
@@ -20,7 +25,7 @@
 # pack size of 4 MiB would be 80 GB; 5,000 separate small backups would take most of an hour,
 # each paying restic's key derivation.)
 #
-# Environment: BENCH_FILES, BENCH_BACKUPS, BENCH_DIR (where the work directory goes, default
+# Environment: BENCH_FILES, BENCH_BACKUPS, BENCH_DELETIONS, BENCH_DIR (where the work directory goes, default
 # $TMPDIR or /tmp), KEEP=1 (keep the work directory), DEPS_PREFIX (the pinned Go programs,
 # default ~/.cache/restic-backup-toolkit).
 set -euo pipefail
@@ -28,6 +33,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 files_target=${BENCH_FILES:-20000}
 backups=${BENCH_BACKUPS:-8}
+deletions=${BENCH_DELETIONS:-100}
 export PATH="${DEPS_PREFIX:-$HOME/.cache/restic-backup-toolkit}/bin:$PATH"
 
 replicate=${1:-${RESTIC_REPLICATE:-}}
@@ -199,6 +205,46 @@ for dir in "$local_dest" "$rclone_local" "$work/s3/bench/replica" "$work/s3/benc
     fi
 done
 
+# --- a deletion run: the primary forgets some snapshots (no prune: exactly those files go) -----
+# The first run with --keep-deleted sees them gone (nothing due yet); the one two days later
+# deletes them. rclone deletes the same files from its copies.
+gone_list="$work/gone.list"
+ls "$repo/snapshots" | sed -n "1,${deletions}p" | sed 's|^|snapshots/|' > "$gone_list"
+sed 's|^snapshots/||' "$gone_list" | xargs restic forget -q > /dev/null
+seen_at=$(date +%s)
+due_at=$((seen_at + 2 * 86400))
+for state in state-local state-s3; do
+    dest=$local_dest
+    [[ "$state" == state-s3 ]] && dest=$s3_dest
+    run_quiet "$replicate" --state-dir "$work/$state" --keep-deleted 1d --now "$seen_at" "$repo" "$dest"
+done
+echo "deletion run ($(wc -l < "$gone_list") snapshots forgotten, due; $(repo_files "$repo") files in all):"
+measure "restic-replicate (deletion run) -> local directory" \
+    "$replicate" --state-dir "$work/state-local" --keep-deleted 1d --now "$due_at" "$repo" "$local_dest"
+rd_local=$elapsed_ns
+measure "rclone delete --files-from-raw -> local directory" \
+    rclone delete -q --files-from-raw "$gone_list" "$rclone_local"
+cd_local=$elapsed_ns
+measure "restic-replicate (deletion run) -> S3" \
+    "$replicate" --state-dir "$work/state-s3" --keep-deleted 1d --now "$due_at" "$repo" "$s3_dest"
+rd_s3=$elapsed_ns
+rd_s3_requests=$made_requests
+measure "rclone delete --files-from-raw -> S3" \
+    rclone delete -q --files-from-raw "$gone_list" "$s3_rclone"
+cd_s3=$elapsed_ns
+cd_s3_requests=$made_requests
+expected=$(cd "$repo" && find . -type f -not -path './locks/*' | sort)
+for dir in "$local_dest" "$rclone_local" "$work/s3/bench/replica" "$work/s3/bench/rclone"; do
+    got=$(cd "$dir" && find . -type f -not -path './locks/*' | sort)
+    if [[ "$got" != "$expected" ]]; then
+        echo "replicate.sh: error: $dir does not hold the repository's files after the deletions" >&2
+        exit 1
+    fi
+done
+
 echo "summary ($total + $new_files files):"
 echo "  local: restic-replicate $(seconds "$rr_local") s, rclone $(seconds "$rc_local") s: rclone takes $(ratio "$rc_local" "$rr_local")x as long"
 echo "  S3:    restic-replicate $(seconds "$rr_s3") s, $rr_s3_requests requests; rclone $(seconds "$rc_s3") s, $rc_s3_requests requests: $(ratio "$rc_s3" "$rr_s3")x the time, $(ratio "$rc_s3_requests" "$rr_s3_requests")x the requests"
+echo "  deletion of $deletions files:"
+echo "    local: restic-replicate $(seconds "$rd_local") s, rclone delete $(seconds "$cd_local") s: rclone takes $(ratio "$cd_local" "$rd_local")x as long"
+echo "    S3:    restic-replicate $(seconds "$rd_s3") s, $rd_s3_requests requests; rclone delete $(seconds "$cd_s3") s, $cd_s3_requests requests: $(ratio "$cd_s3" "$rd_s3")x the time, $(ratio "$cd_s3_requests" "$rd_s3_requests")x the requests"

@@ -231,8 +231,10 @@ RemoveOutcome RcloneReplicaStore::remove(ReplicatePhase phase,
         return outcome;
     }
     // --files-from-raw: rclone looks up each listed file (no listing of the remote); one that
-    // is not there is skipped without error.
-    auto result = run({"delete", "-q", "--files-from-raw", *list, m_remote},
+    // is not there is skipped without error. --retries 1 as for every other command: the next
+    // run retries, and rclone's own 3 rounds of a failing batch hold the run lock for minutes
+    // (versitygw answering 500: about 4 minutes a round with the default low-level retries).
+    auto result = run({"delete", "-q", "--retries", "1", "--files-from-raw", *list, m_remote},
                       fmt::format("delete {} from {}", to_string(phase), m_remote));
     if (!result) {
         outcome.error = result.error();

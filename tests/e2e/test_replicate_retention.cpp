@@ -3,18 +3,27 @@
 // local `forever` destination, a local `keep_deleted: 4d` one and an S3 (versitygw, through
 // rclone) `keep_deleted: 2d` one. Every replica passes `restic check` after every day and holds
 // exactly the snapshots it must. A wipe of the primary is held until --confirm-deletions, and a
-// file put into a destination by hand is never deleted.
+// file put into a destination by hand is never deleted. restic-replicate killed (SIGKILL) at
+// random points of its deletion phases leaves a replica restic check accepts, and the next run
+// finishes the job.
 #include "model/config.hpp"
 #include "model/layout.hpp"
+#include "state/replicate_ledger.hpp"
 #include "support/fixtures.hpp"
+#include "support/repository_files.hpp"
+#include "util/fs.hpp"
 #include "util/json.hpp"
 #include "util/random.hpp"
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <csignal>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <functional>
+#include <random>
 #include <set>
+#include <sys/wait.h>
 
 using namespace backup;
 using namespace backup::test;
@@ -33,6 +42,19 @@ std::set<std::string> snapshot_files(const fs::path& repository) {
         }
     }
     return ids;
+}
+
+// Every repository file under dir but locks, as relative paths.
+std::set<std::string> repository_files(const fs::path& dir) {
+    auto listed = test::list_repository_files(dir.string());
+    REQUIRE(listed);
+    std::set<std::string> files;
+    for (const auto& f : *listed) {
+        if (f.kind != core::RepoFileKind::lock) {
+            files.insert(f.relative);
+        }
+    }
+    return files;
 }
 
 // A client "web1" whose primary is a local repository, with destinations in its client.yaml.
@@ -90,7 +112,22 @@ struct RetentionClient {
         REQUIRE(added.size() == 1);
         return added[0];
     }
-    ProcessResult replicate(std::int64_t now, std::vector<std::string> extra = {}) const {
+    // Many snapshots cheaply: backups of a few pad files and a day file, then restic rewrite
+    // rounds that each double the snapshots (a tree pack, an index file and a snapshot each).
+    void many_snapshots(int backups, int rewrites) const {
+        for (int k = 0; k < rewrites; ++k) {
+            REQUIRE(util::atomic_write((source / fmt::format("pad-{}", k)).string(),
+                                       fmt::format("pad {}", k), 0644));
+        }
+        for (int day = 0; day < backups; ++day) {
+            backup(day);
+        }
+        for (int k = 0; k < rewrites; ++k) {
+            restic.run({"rewrite", "-q", "--exclude", fmt::format("pad-{}", k)});
+        }
+    }
+    std::vector<std::string> replicate_argv(std::int64_t now,
+                                            const std::vector<std::string>& extra) const {
         std::vector<std::string> argv = {tools_dir() + "/restic-replicate",
                                          "--root",
                                          root.string(),
@@ -99,7 +136,19 @@ struct RetentionClient {
                                          "--now",
                                          std::to_string(now)};
         argv.insert(argv.end(), extra.begin(), extra.end());
-        return run_cmd(std::move(argv), env);
+        return argv;
+    }
+    ProcessResult replicate(std::int64_t now, std::vector<std::string> extra = {}) const {
+        return run_cmd(replicate_argv(now, extra), env);
+    }
+    fs::path state_dir() const { return core::ServerLayout(root).client("web1").state; }
+    // rclone reaches the S3 server as the remote "offsite:", credentials by environment.
+    void use_s3(const VersitygwServer& offsite) {
+        env["RCLONE_CONFIG_OFFSITE_TYPE"] = "s3";
+        env["RCLONE_CONFIG_OFFSITE_PROVIDER"] = "Other";
+        env["RCLONE_CONFIG_OFFSITE_ENDPOINT"] = offsite.endpoint();
+        env["RCLONE_CONFIG_OFFSITE_ACCESS_KEY_ID"] = offsite.access_key();
+        env["RCLONE_CONFIG_OFFSITE_SECRET_ACCESS_KEY"] = offsite.secret_key();
     }
     // backup-status --json's row of web1 at now: problems kinds and destination "one".
     // Enabled (its link in the scan directory), so that its replication is judged.
@@ -136,6 +185,140 @@ struct RetentionClient {
     }
 };
 
+// A destination with many deletions due: the primary pruned down to its last snapshot, which a
+// run saw keep_deleted (1 day) ago; the replica's files and the client's state saved then, so
+// that every kill starts from the same point.
+struct DueDeletions {
+    std::string name;
+    fs::path replica;             // its files on disk (for S3: the versitygw directory)
+    std::set<std::string> before; // what it holds before the deletions
+    std::set<std::string> after;  // and once they are done: the primary's files
+    std::vector<std::string> due; // before - after
+    fs::path saved;
+    fs::path saved_state;
+    std::function<void()> put_back; // the saved files into the destination
+};
+
+constexpr std::int64_t k_due_time = k_t0 + 2 * k_day;
+
+DueDeletions prepare_due_deletions(const RetentionClient& c, const std::string& name,
+                                   const fs::path& replica) {
+    c.many_snapshots(4, 4); // 64 snapshots, ~270 files
+    REQUIRE(c.replicate(k_t0).exit_code() == 0);
+    c.restic.run({"forget", "-q", "--keep-last", "1", "--prune"});
+    REQUIRE(c.replicate(k_t0).exit_code() == 0); // seen gone, due a day later
+    DueDeletions d;
+    d.name = name;
+    d.replica = replica;
+    d.before = repository_files(replica);
+    d.after = repository_files(c.repository);
+    REQUIRE(std::includes(d.before.begin(), d.before.end(), d.after.begin(), d.after.end()));
+    std::set_difference(d.before.begin(), d.before.end(), d.after.begin(), d.after.end(),
+                        std::back_inserter(d.due));
+    REQUIRE(d.due.size() > 150);
+    d.saved = c.dir.path() / (name + "-saved");
+    d.saved_state = c.dir.path() / (name + "-saved-state");
+    fs::copy(replica, d.saved, fs::copy_options::recursive);
+    fs::copy(c.state_dir(), d.saved_state, fs::copy_options::recursive);
+    return d;
+}
+
+enum class Landed { inside, after };
+
+std::size_t files_gone(const DueDeletions& d) {
+    std::size_t gone = 0;
+    for (const auto& relative : d.due) {
+        std::error_code ec;
+        gone += fs::exists(d.replica / relative, ec) || ec ? 0 : 1;
+    }
+    return gone;
+}
+
+// One run that deletes d.due, SIGKILLed (its rclone with it: same process group) as soon as at
+// least target of those files are gone from the replica. The kill landed inside the deletion
+// phases when a due file is still there or the ledger still lists one that is gone; else the
+// run had finished its deletions (or exited) by then.
+Landed kill_after_deleting(const RetentionClient& c, const DueDeletions& d, std::size_t target,
+                           std::size_t& gone) {
+    util::SpawnOptions o;
+    o.argv = c.replicate_argv(k_due_time, {"--confirm-deletions", d.name});
+    o.env = c.env;
+    o.stdout_mode = util::Output::null;
+    o.stderr_mode = util::Output::null;
+    auto child = util::Child::spawn(o);
+    REQUIRE(child);
+    while (files_gone(d) < target) {
+        auto exited = child->wait_for(std::chrono::milliseconds(1));
+        REQUIRE(exited);
+        if (*exited) {
+            REQUIRE(WIFEXITED(**exited));
+            REQUIRE(WEXITSTATUS(**exited) == 0);
+            gone = files_gone(d);
+            return Landed::after;
+        }
+    }
+    child->signal(SIGKILL);
+    auto status = child->wait();
+    REQUIRE(status);
+    gone = files_gone(d);
+    if (!WIFSIGNALED(*status)) {
+        return Landed::after; // it exited on its own just then
+    }
+    if (gone < d.due.size()) {
+        return Landed::inside;
+    }
+    auto ledger = util::read_file(
+        core::replica_ledger_path(c.state_dir().string(), d.name)); // phases end with a write
+    REQUIRE(ledger);
+    for (const auto& relative : d.due) {
+        if (ledger->find(fs::path(relative).filename().string()) != std::string::npos) {
+            return Landed::inside;
+        }
+    }
+    return Landed::after;
+}
+
+// kills runs at random points of their deletion phases, each from the saved point; after each,
+// restic check passes on the replica and the next run finishes the job.
+void kill_during_deletions(const RetentionClient& c, const DueDeletions& d,
+                           const ResticClient& replica, int kills) {
+    std::random_device device;
+    unsigned seed = device();
+    std::mt19937 random(seed);
+    std::uniform_int_distribution<std::size_t> pick(1, d.due.size());
+    INFO("seed " << seed << ", " << d.due.size() << " deletions due");
+    std::vector<std::size_t> points;
+    int retried = 0;
+    int missed_in_a_row = 0;
+    while (static_cast<int>(points.size()) < kills) {
+        REQUIRE(retried < kills); // the kills must land inside the deletions, or prove nothing
+        fs::remove_all(c.state_dir());
+        fs::copy(d.saved_state, c.state_dir(), fs::copy_options::recursive);
+        d.put_back();
+        REQUIRE(repository_files(d.replica) == d.before);
+        // A point that came too late is tried again earlier.
+        std::size_t target = std::max<std::size_t>(1, pick(random) >> missed_in_a_row);
+        std::size_t gone = 0;
+        if (kill_after_deleting(c, d, target, gone) != Landed::inside) {
+            ++retried;
+            ++missed_in_a_row;
+            continue;
+        }
+        missed_in_a_row = 0;
+        points.push_back(gone);
+        INFO("killed with " << gone << " of the " << d.due.size() << " files deleted");
+        replica.run({"--no-cache", "check", "-q"});
+        auto next = c.replicate(k_due_time, {"--confirm-deletions", d.name});
+        INFO(next.out + next.err);
+        REQUIRE(next.exit_code() == 0);
+        REQUIRE(repository_files(d.replica) == d.after);
+    }
+    replica.run({"--no-cache", "check", "-q"});
+    std::sort(points.begin(), points.end());
+    WARN(fmt::format("{}: {} kills in the deletion of {} files, at {} deleted; {} retried", d.name,
+                     kills, d.due.size(), fmt::join(points, " "), retried));
+}
+
 } // namespace
 
 TEST_CASE("retention: 20 days of backups and prunes: replicas keep the primary's last "
@@ -150,11 +333,7 @@ TEST_CASE("retention: 20 days of backups and prunes: replicas keep the primary's
         core::Destination s3("offsite", "", "offsite:replica/web1");
         s3.keep_deleted = std::chrono::seconds(2 * k_day);
         c.configure({c.local("forever", std::nullopt), c.local("four", 4), s3});
-        c.env["RCLONE_CONFIG_OFFSITE_TYPE"] = "s3";
-        c.env["RCLONE_CONFIG_OFFSITE_PROVIDER"] = "Other";
-        c.env["RCLONE_CONFIG_OFFSITE_ENDPOINT"] = offsite.endpoint();
-        c.env["RCLONE_CONFIG_OFFSITE_ACCESS_KEY_ID"] = offsite.access_key();
-        c.env["RCLONE_CONFIG_OFFSITE_SECRET_ACCESS_KEY"] = offsite.secret_key();
+        c.use_s3(offsite);
         fs::path s3_dir = offsite.data_dir() / "replica" / "web1";
         auto forever = c.at((top / "forever").string(), "cache-forever");
         auto four = c.at((top / "four").string(), "cache-four");
@@ -279,5 +458,137 @@ TEST_CASE("retention: a wipe of the primary is held until --confirm-deletions, a
     CHECK(one_after["deletions_held"].is_null());
     CHECK(one_after["pending_deletions"] == 0);
     CHECK(one_after["last_deletion"].is_number());
+    require_no_processes(top);
+}
+
+TEST_CASE("retention: SIGKILL at random points of the deletions to a local replica: restic check "
+          "passes after each, the next run finishes the job",
+          "[replicate][retention][kill]") {
+    RetentionClient c("e2e-retention-kill-local");
+    fs::path top = c.dir.path();
+    c.configure({c.local("usb", 1)});
+    auto d = prepare_due_deletions(c, "usb", top / "usb");
+    d.put_back = [&] {
+        fs::remove_all(d.replica);
+        fs::copy(d.saved, d.replica, fs::copy_options::recursive);
+    };
+    kill_during_deletions(c, d, c.at(d.replica.string(), "cache-usb"), 20);
+    require_no_processes(top);
+}
+
+TEST_CASE("retention: SIGKILL at random points of the deletions to an S3 replica (rclone): "
+          "restic check passes after each, the next run finishes the job",
+          "[replicate][retention][kill][versitygw][rclone]") {
+    require_program("rclone");
+    RetentionClient c("e2e-retention-kill-s3");
+    fs::path top = c.dir.path();
+    {
+        VersitygwServer offsite(top / "offsite");
+        c.use_s3(offsite);
+        core::Destination s3("offsite", "", "offsite:replica/web1");
+        s3.keep_deleted = std::chrono::seconds(k_day);
+        c.configure({s3});
+        auto d = prepare_due_deletions(c, "offsite", offsite.data_dir() / "replica" / "web1");
+        // The files rclone deleted, uploaded again (the others are left as they are).
+        d.put_back = [&] {
+            auto copied = run_cmd({"rclone", "copy", "-q", "--ignore-existing", d.saved.string(),
+                                   "offsite:replica/web1"},
+                                  c.env);
+            INFO(copied.out + copied.err);
+            REQUIRE(copied.exit_code() == 0);
+        };
+        auto remote = c.at("s3:" + offsite.endpoint() + "/replica/web1", "cache-s3");
+        remote.env["AWS_ACCESS_KEY_ID"] = offsite.access_key();
+        remote.env["AWS_SECRET_ACCESS_KEY"] = offsite.secret_key();
+        kill_during_deletions(c, d, remote, 10);
+    }
+    require_no_processes(top);
+}
+
+TEST_CASE("retention: a failed deletion keeps its batch pending, stops the later phases, and the "
+          "next run deletes it",
+          "[replicate][retention][versitygw][rclone]") {
+    require_program("rclone");
+    RetentionClient c("e2e-retention-delete-fails");
+    fs::path top = c.dir.path();
+    // A file that even root cannot unlink (ext4's immutable flag) makes the local unlink fail,
+    // and versitygw's DeleteObject answer 500, so that rclone delete fails.
+    auto immutable = [&](const fs::path& file, bool on) {
+        return run_cmd({"chattr", on ? "+i" : "-i", file.string()}, c.env).exit_code() == 0;
+    };
+    {
+        VersitygwServer offsite(top / "offsite");
+        c.use_s3(offsite);
+        c.env["RCLONE_LOW_LEVEL_RETRIES"] = "1"; // fail at once, not after minutes of backoff
+        core::Destination s3("offsite", "", "offsite:replica/web1");
+        s3.keep_deleted = std::chrono::seconds(k_day);
+        c.configure({c.local("usb", 1), s3});
+        for (int day = 0; day < 3; ++day) {
+            c.backup(day);
+        }
+        REQUIRE(c.replicate(k_t0).exit_code() == 0);
+        auto three = snapshot_files(c.repository);
+        c.restic.run({"forget", "-q", "--keep-last", "1", "--prune"});
+        REQUIRE(c.replicate(k_t0).exit_code() == 0); // seen gone, due a day later
+        auto kept = repository_files(c.repository);
+        const std::vector<fs::path> replicas = {top / "usb", offsite.data_dir() / "replica/web1"};
+        std::string stuck = "snapshots/" + *three.begin();
+        if (kept.contains(stuck)) {
+            stuck = "snapshots/" + *std::next(three.begin());
+        }
+        if (!immutable(replicas[0] / stuck, true)) {
+            WARN("chattr +i is not possible here (needs ext4 and CAP_LINUX_IMMUTABLE): skipped");
+            return;
+        }
+        REQUIRE(immutable(replicas[1] / stuck, true));
+
+        std::vector<std::set<std::string>> before;
+        for (const auto& replica : replicas) {
+            before.push_back(repository_files(replica));
+        }
+        auto failed = c.replicate(k_t0 + 2 * k_day,
+                                  {"--confirm-deletions", "usb", "--confirm-deletions", "offsite"});
+        INFO(failed.out + failed.err);
+        CHECK(failed.exit_code() != 0);
+        CHECK(failed.err.find("unable to replicate to usb: ") != std::string::npos);
+        CHECK(failed.err.find("unable to replicate to offsite: ") != std::string::npos);
+        auto status = c.status();
+        for (std::size_t i = 0; i < replicas.size(); ++i) {
+            INFO(replicas[i]);
+            auto files = repository_files(replicas[i]);
+            CHECK(files.contains(stuck));
+            // The snapshots phase failed: not one index file or pack was deleted after it.
+            std::size_t later_phases = 0;
+            for (const auto& relative : before[i]) {
+                if (!relative.starts_with("snapshots/") && !kept.contains(relative)) {
+                    ++later_phases;
+                    CHECK(files.contains(relative));
+                }
+            }
+            CHECK(later_phases > 0);
+            const auto& d = status["destinations"][i];
+            CHECK(d["state"] == "failed");
+            CHECK(d["retention"]["pending_files"].get<int>() > 0);
+        }
+        auto usb = c.at(replicas[0].string(), "cache-usb");
+        usb.run({"--no-cache", "check", "-q"});
+        auto remote = c.at("s3:" + offsite.endpoint() + "/replica/web1", "cache-s3");
+        remote.env["AWS_ACCESS_KEY_ID"] = offsite.access_key();
+        remote.env["AWS_SECRET_ACCESS_KEY"] = offsite.secret_key();
+        remote.run({"--no-cache", "check", "-q"});
+
+        // Deletable again: the next run deletes the whole batch and the later phases.
+        REQUIRE(immutable(replicas[0] / stuck, false));
+        REQUIRE(immutable(replicas[1] / stuck, false));
+        auto next = c.replicate(k_t0 + 2 * k_day,
+                                {"--confirm-deletions", "usb", "--confirm-deletions", "offsite"});
+        INFO(next.out + next.err);
+        CHECK(next.exit_code() == 0);
+        for (const auto& replica : replicas) {
+            CHECK(repository_files(replica) == kept);
+        }
+        usb.run({"--no-cache", "check", "-q"});
+        remote.run({"--no-cache", "check", "-q"});
+    }
     require_no_processes(top);
 }
