@@ -27,6 +27,8 @@ listen_address: 127.0.0.1
 public_address: 127.0.0.1
 ports: {min: 30000, max: 39999}
 owner: {user: nobody, group: nogroup}
+# No system user per client: a benchmark must leave the machine's accounts as they were.
+client_users: off
 binaries: {backup-syncd: $bin/backup-syncd, restic-replicate: /bin/true,
            rest-server: $root/bin/rest-server, versitygw: $root/bin/versitygw}
 destinations:

@@ -30,6 +30,8 @@ listen_address: 127.0.0.1
 public_address: 127.0.0.1
 ports: {min: 30000, max: 39999}
 owner: {user: nobody, group: nogroup}
+# The clients copied from one template share its user: no system user per client here.
+client_users: off
 binaries: {backup-syncd: $bin/backup-syncd, restic-replicate: /bin/true,
            rest-server: $work/bin/rest-server, versitygw: $work/bin/versitygw}
 destinations:
