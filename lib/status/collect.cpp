@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -236,7 +237,27 @@ std::optional<std::int64_t> mtime_of(const fs::path& path) {
 // user and the one group runit's chpst gives it. A read-only mount or a mode that shuts the user
 // out leaves their last status in place, which would read as all well. Access control lists are
 // not read: one that grants more than the mode shows is reported, to be looked at.
-void check_state_dir(const fs::path& state, const ClientConfig& config, ClientInfo& info) {
+// Each distinct user and group looked up once a run (a lookup scans /etc/passwd), shared by the
+// threads.
+class Owners {
+public:
+    util::Expected<Owner> get(const std::string& user, const std::string& group) {
+        std::lock_guard lock(m_mutex);
+        auto key = std::make_pair(user, group);
+        auto it = m_known.find(key);
+        if (it == m_known.end()) {
+            it = m_known.emplace(key, resolve_owner(user, group)).first;
+        }
+        return it->second;
+    }
+
+private:
+    std::mutex m_mutex;
+    std::map<std::pair<std::string, std::string>, util::Expected<Owner>> m_known;
+};
+
+void check_state_dir(const fs::path& state, const ClientConfig& config, Owners& owners,
+                     ClientInfo& info) {
     auto problem = [&](const std::string& why) {
         info.problems.push_back(
             {ProblemKind::state_file, "state",
@@ -252,7 +273,7 @@ void check_state_dir(const fs::path& state, const ClientConfig& config, ClientIn
         problem(fmt::format("{} is on a read-only filesystem", state.string()));
         return;
     }
-    auto owner = resolve_owner(config.owner_user, config.owner_group);
+    auto owner = owners.get(config.owner_user, config.owner_group);
     if (!owner) {
         problem(owner.error().message());
         return;
@@ -269,7 +290,7 @@ void check_state_dir(const fs::path& state, const ClientConfig& config, ClientIn
 }
 
 ClientInfo read_client(const ServerLayout& layout, const ClientConfig& config,
-                       CertificateCache& certificates) {
+                       CertificateCache& certificates, Owners& owners) {
     ClientPaths paths = layout.client(config.host);
     ClientInfo info;
     info.host = config.host;
@@ -291,7 +312,7 @@ ClientInfo read_client(const ServerLayout& layout, const ClientConfig& config,
         read_certificate(paths.certificate, certificates, info.certificate_file,
                          info.certificate_expires, info.problems);
     }
-    check_state_dir(paths.state, config, info);
+    check_state_dir(paths.state, config, owners, info);
     read_sync(paths.state, info);
     read_replication(paths.state, config, info);
     read_audits(paths.state, info);
@@ -388,7 +409,7 @@ std::vector<FilesystemInfo> read_filesystems(const std::vector<ClientInfo>& clie
 }
 
 ClientInfo read_host(const ServerLayout& layout, const std::string& host,
-                     CertificateCache& certificates) {
+                     CertificateCache& certificates, Owners& owners) {
     auto config = load_client_config(layout.client(host).config_file.string());
     if (!config) {
         ClientInfo broken;
@@ -397,7 +418,7 @@ ClientInfo read_host(const ServerLayout& layout, const std::string& host,
         broken.problems.push_back({ProblemKind::config, "client.yaml", config.error().message()});
         return broken;
     }
-    return read_client(layout, *config, certificates);
+    return read_client(layout, *config, certificates, owners);
 }
 
 } // namespace
@@ -413,12 +434,13 @@ util::Expected<ServerStatus> collect_status(const fs::path& root, std::int64_t n
                           layout.systems().string());
     }
     CertificateCache certificates(root);
+    Owners owners;
     std::vector<std::string> hosts = TRY(layout.clients());
     status.clients.resize(hosts.size());
     // Clients are independent and most of the time is waiting on the file system: they are read
     // on every core, each into its own slot, so the order stays the hosts' order.
     util::parallel_for(hosts.size(), k_status_workers, [&](std::size_t i) {
-        status.clients[i] = read_host(layout, hosts[i], certificates);
+        status.clients[i] = read_host(layout, hosts[i], certificates, owners);
     });
     status.instances = read_instances(layout, status.clients, certificates);
     status.filesystems = read_filesystems(status.clients);
