@@ -28,16 +28,24 @@ struct StatusRun {
 StatusRun run_status(const BackupServer& server) {
     std::vector<std::string> argv = {(fs::path(tools_dir()) / "backup-status").string(), "-c",
                                      server.config_file().string()};
-    StatusRun run;
-    auto table = run_cmd(argv, base_environment());
-    run.table = table.out + table.err;
-    argv.push_back("--json");
-    auto json = run_cmd(argv, base_environment());
-    run.exit_code = json.exit_code();
-    INFO(json.out << json.err);
-    REQUIRE(json.exit_code() == table.exit_code());
-    run.json = util::Json::parse(json.out);
-    return run;
+    std::vector<std::string> json_argv = argv;
+    json_argv.push_back("--json");
+    // The table and the JSON are two runs: a service that starts or stops between them changes
+    // the exit code. They must agree on a state that holds still: run both again until they do.
+    auto deadline = Clock::now() + 30s;
+    while (true) {
+        StatusRun run;
+        auto table = run_cmd(argv, base_environment());
+        run.table = table.out + table.err;
+        auto json = run_cmd(json_argv, base_environment());
+        run.exit_code = json.exit_code();
+        if (json.exit_code() == table.exit_code() || Clock::now() > deadline) {
+            INFO(json.out << json.err);
+            REQUIRE(json.exit_code() == table.exit_code());
+            run.json = util::Json::parse(json.out);
+            return run;
+        }
+    }
 }
 
 // backup-status until done(run) holds, for services that runit is still starting or stopping;
