@@ -2,13 +2,17 @@
 # backup-syncd: (a) latency from a snapshot file appearing to the sync command starting, over
 # many trials (median, worst); (b) CPU time and resident memory of one idle daemon over a
 # minute; (c) the same for 200 daemons watching 200 directories.
-# (a2) a burst: the runs that a `restic forget` of many snapshots gives.
-#   BUILD_DIR=build TRIALS=50 IDLE_SECONDS=60 DAEMONS=200 BURST=50 bench/syncd.sh
+# (a2) a burst: the runs that a `restic forget` of many snapshots gives. (a3) a small restic
+# backup's snapshot file written -> the snapshot in a local replica (backup-syncd running
+# restic-replicate), over REPLICA_TRIALS backups.
+#   BUILD_DIR=build TRIALS=50 IDLE_SECONDS=60 DAEMONS=200 BURST=50 REPLICA_TRIALS=20 bench/syncd.sh
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="${DEPS_PREFIX:-$HOME/.cache/restic-backup-toolkit}/bin:$PATH"
 syncd=${BUILD_DIR:-$here/build}/bin/backup-syncd
+replicate=${BUILD_DIR:-$here/build}/bin/restic-replicate
+replica_trials=${REPLICA_TRIALS:-20}
 trials=${TRIALS:-50}
 idle=${IDLE_SECONDS:-60}
 daemons=${DAEMONS:-200}
@@ -94,6 +98,50 @@ wait_idle "$work/burst/state"
 runs=$(( $(wc -l < "$work/burst/record.txt") - before ))
 printf 'burst: forget of %d snapshots took %.2f s and gave %d run(s); goal 1 run\n' "$burst" \
     "$(echo "$t1 - $t0" | bc)" "$runs"
+
+echo "== (a3) snapshot written -> in a local replica (backup-syncd + restic-replicate, $replica_trials small backups)"
+e2r=$work/e2r
+mkdir -p "$e2r/source" "$e2r/state" "$e2r/replicate-state" "$e2r/replica"
+export RESTIC_REPOSITORY=$e2r/repo
+restic init --quiet > /dev/null
+# The sync command: restic-replicate with a ledger, as the client's service runs it, then the
+# moment it finished.
+cat > "$e2r/sync" <<SH
+#!/bin/sh
+"$replicate" --state-dir "$e2r/replicate-state" "$e2r/repo" "$e2r/replica" > /dev/null 2>&1
+date +%s.%N >> "\$RECORD"
+SH
+chmod +x "$e2r/sync"
+mkdir -p "$e2r/state"
+RECORD=$e2r/record.txt "$syncd" --client bench --watchdir "$e2r/repo/snapshots" \
+    --state-dir "$e2r/state" --script "$e2r/sync" --loopdelay 60 > "$e2r/state/log" 2>&1 &
+pids+=($!)
+# The first run replicates the repository as it is (keys, config).
+for _ in $(seq 1 1000); do [ -s "$e2r/record.txt" ] && break; sleep 0.01; done
+wait_idle "$e2r/state"
+e2r_latencies=()
+for i in $(seq 1 "$replica_trials"); do
+    echo "$i" > "$e2r/source/file"
+    before=$(ls "$e2r/repo/snapshots" | sort)
+    restic backup --quiet --no-scan "$e2r/source" > /dev/null
+    id=$(comm -13 <(echo "$before") <(ls "$e2r/repo/snapshots" | sort) | head -n 1)
+    # restic renames the finished snapshot file into place: its time is when it appeared.
+    t0=$(stat -c %.9Y "$e2r/repo/snapshots/$id")
+    for _ in $(seq 1 1000); do
+        [ -e "$e2r/replica/snapshots/$id" ] && jq -e '.running == false' \
+            "$e2r/state/backup-syncd-status.json" > /dev/null 2>&1 && break
+        sleep 0.01
+    done
+    [ -e "$e2r/replica/snapshots/$id" ] || { echo "snapshot $id never reached the replica" >&2; exit 1; }
+    t1=$(tail -n 1 "$e2r/record.txt")
+    e2r_latencies+=("$(echo "$t1 - $t0" | bc)")
+done
+printf '%s\n' "${e2r_latencies[@]}" | sort -n > "$work/e2r.txt"
+median=$(sed -n "$(( (replica_trials + 1) / 2 ))p" "$work/e2r.txt")
+worst=$(tail -n 1 "$work/e2r.txt")
+printf 'snapshot -> local replica: median %.3f s, worst %.3f s; goal median <= 0.300 s: %.2f x the goal (a ratio <= 1 meets it)\n' \
+    "$median" "$worst" "$(echo "$median / 0.300" | bc -l)"
+restic -r "$e2r/replica" check --quiet > /dev/null && echo "replica: restic check passes"
 
 echo "== (b) one idle daemon over ${idle}s"
 pid=${pids[0]}
