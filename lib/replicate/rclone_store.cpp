@@ -103,6 +103,10 @@ Expected<std::optional<std::string>> RcloneReplicaStore::read_config() {
     if (!fs::exists(local, ec)) {
         return std::optional<std::string>{}; // rclone copies nothing for a missing file
     }
+    // A config was read from it: the bucket exists, and the rest of the run's rclone commands
+    // need not ask (S3: one request per command fewer). Without a config the copies still check
+    // and create the bucket, as a first run needs. A bucket deleted meanwhile fails the copy.
+    m_settings.env.insert_or_assign("RCLONE_S3_NO_CHECK_BUCKET", "true");
     return std::optional<std::string>(TRY(util::read_file(local.string())));
 }
 
