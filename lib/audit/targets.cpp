@@ -72,7 +72,13 @@ void add_client(const ServerLayout& layout, const std::string& host, const Audit
     repo.state_dir = paths.state;
     repo.cycle_length = length;
     repo.missing_ok = true;
-    out.targets.push_back(repo);
+    if (config->is_remote()) {
+        out.notes.push_back(fmt::format("{}: remote primary {} not audited: not yet supported by "
+                                        "restic-audit",
+                                        host, config->remote_repository));
+    } else {
+        out.targets.push_back(repo);
+    }
     for (const auto& d : config->destinations) {
         if (!d.is_local()) {
             out.notes.push_back(fmt::format(

@@ -1,6 +1,7 @@
 #include "model/config.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <set>
 #include <sys/stat.h>
@@ -74,19 +75,25 @@ util::Expected<void> validate_destination(const Destination& d) {
                           d.path.string());
     }
     if (!d.remote.empty()) {
-        auto colon = d.remote.find(':');
-        // A connection string (":s3,access_key_id=...:bucket") would put credentials into the
-        // configuration and onto command lines; only named remotes are accepted.
-        bool named = colon != std::string::npos && colon > 0 &&
-                     d.remote.find_first_of(",={}") == std::string::npos &&
-                     d.remote.find("..") == std::string::npos;
-        if (!named) {
-            return util::fail(ExitCode::permanent,
-                              "use destination '{}': remote '{}' must be an rclone remote "
-                              "'NAME:PATH' (credentials belong in rclone's config or "
-                              "RCLONE_CONFIG_* variables)",
-                              d.name, d.remote);
-        }
+        TRY(validate_rclone_remote(d.remote, fmt::format("destination '{}'", d.name)));
+    }
+    return {};
+}
+
+util::Expected<void> validate_rclone_remote(std::string_view remote, std::string_view what) {
+    auto colon = remote.find(':');
+    bool named = colon != std::string_view::npos && colon > 0 &&
+                 remote.find_first_of(",={}") == std::string_view::npos &&
+                 remote.find("..") == std::string_view::npos &&
+                 std::all_of(remote.begin(), remote.begin() + static_cast<long>(colon), [](char c) {
+                     return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' ||
+                            c == '.' || c == ' ';
+                 });
+    if (!named) {
+        return util::fail(ExitCode::permanent,
+                          "use {}: remote '{}' must be an rclone remote 'NAME:PATH' (credentials "
+                          "belong in rclone's config or RCLONE_CONFIG_* variables)",
+                          what, remote);
     }
     return {};
 }
@@ -244,6 +251,40 @@ void read_limits(YamlMap& top, ClientConfig& c) {
     }
 }
 
+// Where the repository is: a storage server here (server, repository), or a remote primary
+// (remote_repository, poll_interval_seconds) with neither.
+void read_primary(YamlMap& top, ClientConfig& c) {
+    c.remote_repository = top.string("remote_repository").value_or("");
+    if (auto poll = top.integer("poll_interval_seconds", 1, 86400)) {
+        c.poll_interval_seconds = static_cast<int>(*poll);
+        if (!c.is_remote()) {
+            top.problem("poll_interval_seconds", "only for a client with remote_repository");
+        }
+    }
+    if (c.is_remote()) {
+        if (auto ok = validate_rclone_remote(c.remote_repository, "remote_repository"); !ok) {
+            top.problem("remote_repository", ok.error().message());
+        }
+        if (top.map("server")) {
+            top.problem("server", "a client with remote_repository has no storage server here");
+        }
+        c.repository = top.string("repository").value_or("");
+        if (!c.repository.empty()) {
+            top.problem("repository", "a client with remote_repository has no repository here");
+        }
+        return;
+    }
+    if (auto server = top.map("server")) {
+        read_server_section(*server, c);
+    } else {
+        top.problem("server", "missing (or give remote_repository)");
+    }
+    c.repository = top.string("repository").value_or("");
+    if (!c.repository.is_absolute() || has_dotdot(c.repository)) {
+        top.problem("repository", "expected an absolute path without '..'");
+    }
+}
+
 } // namespace
 
 util::Expected<ClientConfig> load_client_config(const std::string& path) {
@@ -262,15 +303,7 @@ util::Expected<ClientConfig> load_client_config(const std::string& path) {
     if (auto ok = validate_host_name(c.host); !ok) {
         top.problem("host", ok.error().message());
     }
-    if (auto server = top.map("server")) {
-        read_server_section(*server, c);
-    } else {
-        top.problem("server", "missing");
-    }
-    c.repository = top.string("repository").value_or("");
-    if (!c.repository.is_absolute() || has_dotdot(c.repository)) {
-        top.problem("repository", "expected an absolute path without '..'");
-    }
+    read_primary(top, c);
     if (auto owner = top.map("owner")) {
         c.owner_user = owner->string("user").value_or("");
         c.owner_group = owner->string("group").value_or("");
@@ -307,18 +340,23 @@ std::string render_client_config(const ClientConfig& c) {
     if (c.created) {
         out << YAML::Key << "created" << YAML::Value << util::format_time(*c.created);
     }
-    out << YAML::Key << "server" << YAML::Value << YAML::BeginMap;
-    out << YAML::Key << "kind" << YAML::Value << std::string(to_string(c.kind));
-    out << YAML::Key << "topology" << YAML::Value << std::string(to_string(c.topology));
-    out << YAML::Key << "address" << YAML::Value << c.address;
-    out << YAML::Key << "port" << YAML::Value << c.port;
-    out << YAML::Key << "user" << YAML::Value << c.user;
-    if (!c.bucket.empty()) {
-        out << YAML::Key << "bucket" << YAML::Value << c.bucket;
+    if (c.is_remote()) {
+        out << YAML::Key << "remote_repository" << YAML::Value << c.remote_repository;
+        out << YAML::Key << "poll_interval_seconds" << YAML::Value << c.poll_interval_seconds;
+    } else {
+        out << YAML::Key << "server" << YAML::Value << YAML::BeginMap;
+        out << YAML::Key << "kind" << YAML::Value << std::string(to_string(c.kind));
+        out << YAML::Key << "topology" << YAML::Value << std::string(to_string(c.topology));
+        out << YAML::Key << "address" << YAML::Value << c.address;
+        out << YAML::Key << "port" << YAML::Value << c.port;
+        out << YAML::Key << "user" << YAML::Value << c.user;
+        if (!c.bucket.empty()) {
+            out << YAML::Key << "bucket" << YAML::Value << c.bucket;
+        }
+        out << YAML::Key << "tls" << YAML::Value << c.tls;
+        out << YAML::EndMap;
+        out << YAML::Key << "repository" << YAML::Value << c.repository.string();
     }
-    out << YAML::Key << "tls" << YAML::Value << c.tls;
-    out << YAML::EndMap;
-    out << YAML::Key << "repository" << YAML::Value << c.repository.string();
     out << YAML::Key << "owner" << YAML::Value << YAML::BeginMap;
     out << YAML::Key << "user" << YAML::Value << c.owner_user;
     out << YAML::Key << "group" << YAML::Value << c.owner_group;

@@ -59,6 +59,11 @@ std::string format_keep_deleted(const std::optional<std::chrono::seconds>& keep)
 // Checks one destination; the errors name it. Used for both config files.
 util::Expected<void> validate_destination(const Destination& destination);
 
+// Checks an rclone remote "NAME:PATH" (what names it, e.g. "destination 'b2'", goes into the
+// error): a named remote only, never a connection string, which would put credentials into the
+// configuration and onto command lines; no "..". 100 otherwise.
+util::Expected<void> validate_rclone_remote(std::string_view remote, std::string_view what);
+
 struct ClientConfig {
     std::string host;
     ServerKind kind = ServerKind::versitygw;
@@ -86,6 +91,14 @@ struct ClientConfig {
     // When it was provisioned (unix seconds): a client has its expected interval from then for
     // its first snapshot. Files made before the key have none.
     std::optional<std::int64_t> created;
+    // A remote primary: the repository lives on an object store the toolkit does not run, as
+    // this rclone remote ("store:backups/web1"), with credentials in the client's
+    // secrets/rclone.conf. Such a client has no storage server here: kind, topology, address,
+    // port, user, bucket and repository say nothing (repository is empty).
+    std::string remote_repository;
+    // How often backup-syncd lists the remote's snapshots/.
+    int poll_interval_seconds = k_default_poll_interval_seconds;
+    bool is_remote() const { return !remote_repository.empty(); }
 
     // The URL the client's RESTIC_REPOSITORY holds.
     std::string repository_url() const;

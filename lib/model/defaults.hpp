@@ -36,6 +36,8 @@ inline constexpr std::chrono::seconds k_sync_record_grace{10 * 60};
 inline constexpr std::string_view k_default_client_ca_file = "/etc/restic/backup-ca.pem";
 // backup-status calls a client stale when its newest snapshot is older.
 inline constexpr int k_default_expected_interval_hours = 26;
+// How often backup-syncd lists a remote primary's snapshots/ (client.yaml poll_interval_seconds).
+inline constexpr int k_default_poll_interval_seconds = 60;
 
 // --- the client --------------------------------------------------------------------------------
 inline constexpr std::string_view k_default_environ_file = "/etc/restic/environ";

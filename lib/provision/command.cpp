@@ -155,9 +155,14 @@ void print_next_steps(const ProvisionResult& result) {
 }
 
 void print_removal(const std::string& host, const RemovedClient& removed) {
-    print(removed.kept_data.empty() ? fmt::format("Removed {} and its data.\n", host)
-                                    : fmt::format("Removed {}; its data is kept in {}\n", host,
-                                                  removed.kept_data.string()));
+    if (!removed.remote_repository.empty()) {
+        print(fmt::format("Removed {}; its repository on {} is left as it is.\n", host,
+                          removed.remote_repository));
+    } else {
+        print(removed.kept_data.empty() ? fmt::format("Removed {} and its data.\n", host)
+                                        : fmt::format("Removed {}; its data is kept in {}\n", host,
+                                                      removed.kept_data.string()));
+    }
     if (removed.destinations.empty()) {
         return;
     }

@@ -28,7 +28,7 @@ std::int64_t realtime_ns() {
 PortRegistryEntry read_entry(const fs::path& config_file, std::optional<FileIdentity> identity) {
     PortRegistryEntry entry;
     auto config = load_client_config(config_file.string());
-    if (config && config->topology == Topology::dedicated) {
+    if (config && config->topology == Topology::dedicated && !config->is_remote()) {
         entry.port = config->port;
     }
     if (identity && identity->ctime_ns < realtime_ns() - k_racy_ns) {

@@ -56,16 +56,18 @@ struct ProvisionResult {
 util::Expected<ProvisionResult> provision_client(const ServerConfig& server,
                                                  const ProvisionRequest& request);
 
-// Removes a client: refused (100) while the client is enabled (its link exists; for a shared
-// client also while its access is enabled, see set_client_access) or any of its services still
-// runs. A shared client's user goes first; its repository is moved out of the shared data
-// directory like a dedicated client's data. Credentials, service directories and state go; the data
-// is kept, moved to <root>/systems/removed/<host>-<UTC time>/data, unless delete_data. Returns
-// where the data went (empty when deleted) and the client's destinations, which are never touched:
-// they still hold its replicas.
+// Removes a client (a remote primary's too: its repository on the store is not touched): refused
+// (100) while the client is enabled (its link exists; for a shared client also while its access is
+// enabled, see set_client_access) or any of its services still runs. A shared client's user goes
+// first; its repository is moved out of the shared data directory like a dedicated client's data.
+// Credentials, service directories and state go; the data is kept, moved to
+// <root>/systems/removed/<host>-<UTC time>/data, unless delete_data. Returns where the data went
+// (empty when deleted) and the client's destinations, which are never touched: they still hold its
+// replicas.
 struct RemovedClient {
     fs::path kept_data;
     std::vector<Destination> destinations;
+    std::string remote_repository; // a remote primary's: left as it is on its store
 };
 util::Expected<RemovedClient> remove_client(const ServerConfig& server, const std::string& host,
                                             bool delete_data);

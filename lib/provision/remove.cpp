@@ -131,16 +131,17 @@ Expected<RemovedClient> remove_client(const ServerConfig& server, const std::str
             return util::fail_errno(ec.value(), fmt::format("remove {}", (target / part).string()));
         }
     }
-    if (delete_data) {
+    // A remote primary's repository is on its store: nothing of it is here to keep or delete.
+    if (delete_data || config.is_remote()) {
         fs::remove_all(target, ec);
         if (ec) {
             return util::fail_errno(ec.value(), fmt::format("remove {}", target.string()));
         }
         TRY(delete_client_user(config, fs::path()));
-        return RemovedClient{fs::path(), config.destinations};
+        return RemovedClient{fs::path(), config.destinations, config.remote_repository};
     }
     TRY(delete_client_user(config, target / "data"));
-    return RemovedClient{target / "data", config.destinations};
+    return RemovedClient{target / "data", config.destinations, {}};
 }
 
 } // namespace backup::core

@@ -114,6 +114,14 @@ Expected<void> rotate_dedicated_keys(const ServerConfig& server, const ClientCon
 Expected<ClientConfig> rotate_client_keys(const ServerConfig& server, const std::string& host) {
     ServerLayout layout(server.root);
     ClientConfig config = TRY(existing_client(layout, host));
+    if (config.is_remote()) {
+        // Its keys are the store's, made where the store is run.
+        return util::fail(ExitCode::permanent,
+                          "rotate the keys of {}: its repository is on {}, whose keys are made by "
+                          "that store's operator; replace {} by hand",
+                          host, config.remote_repository,
+                          (layout.client(host).secrets / "rclone.conf").string());
+    }
     Owner owner = TRY(resolve_owner(config.owner_user, config.owner_group));
     auto lock = TRY(lock_server(layout));
     Credentials credentials = TRY(make_credentials(config));

@@ -307,7 +307,17 @@ ClientInfo read_client(const ServerLayout& layout, const ClientConfig& config,
     info.quota = config.quota;
     info.tls = config.tls;
     read_services(paths, info);
-    read_repository(info);
+    if (config.is_remote()) {
+        // Snapshots of a remote primary come from listings, a later part of issue 18.
+        info.kind = "remote";
+        info.topology = "remote";
+        info.problems.push_back(
+            {ProblemKind::repository, "snapshots",
+             fmt::format("remote primary {}: not yet supported by backup-status",
+                         config.remote_repository)});
+    } else {
+        read_repository(info);
+    }
     if (config.tls && config.topology == Topology::dedicated) {
         read_certificate(paths.certificate, certificates, info.certificate_file,
                          info.certificate_expires, info.problems);

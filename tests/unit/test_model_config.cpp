@@ -91,6 +91,82 @@ TEST_CASE("destinations need exactly one of path and remote, and safe values") {
     CHECK_FALSE(validate_destination({"conn", "", ":s3,secret_access_key=x:bucket"}));
 }
 
+TEST_CASE("a remote-primary client config round-trips without server or repository") {
+    auto dir = TempDir::create_in_tmp("unit-config");
+    REQUIRE(dir);
+    std::string path = dir->str() + "/client.yaml";
+    ClientConfig c = sample();
+    c.repository.clear();
+    c.remote_repository = "store:backups/web1";
+    c.poll_interval_seconds = 90;
+    std::string text = render_client_config(c);
+    CHECK(text.find("\nserver:") == std::string::npos);
+    CHECK(text.find("repository: /") == std::string::npos);
+    REQUIRE(atomic_write(path, text, 0644));
+    auto loaded = load_client_config(path);
+    REQUIRE(loaded);
+    CHECK(loaded->is_remote());
+    CHECK(loaded->remote_repository == "store:backups/web1");
+    CHECK(loaded->poll_interval_seconds == 90);
+    CHECK(loaded->repository.empty());
+    CHECK(loaded->destinations.size() == 2);
+
+    // Without the key: the default interval.
+    REQUIRE(atomic_write(path,
+                         "schema: 1\nhost: web1\nremote_repository: store:backups/web1\n"
+                         "owner: {user: restic, group: restic}\n",
+                         0644));
+    auto defaulted = load_client_config(path);
+    REQUIRE(defaulted);
+    CHECK(defaulted->poll_interval_seconds == 60);
+}
+
+TEST_CASE("a bad remote-primary client config reports every problem with its line") {
+    auto dir = TempDir::create_in_tmp("unit-config");
+    REQUIRE(dir);
+    std::string path = dir->str() + "/client.yaml";
+    REQUIRE(atomic_write(path,
+                         "schema: 1\n"
+                         "host: web1\n"
+                         "remote_repository: ':s3,access_key_id=AKIA:bucket'\n"
+                         "poll_interval_seconds: 0\n"
+                         "server: {kind: versitygw, port: 8101}\n"
+                         "repository: /backups/systems/web1/data/web1\n",
+                         0644));
+    auto loaded = load_client_config(path);
+    REQUIRE_FALSE(loaded);
+    std::string text = all_messages(loaded.error());
+    CHECK(text.find("client.yaml:3: key 'remote_repository'") != std::string::npos);
+    CHECK(text.find("rclone remote") != std::string::npos);
+    CHECK(text.find("client.yaml:4: key 'poll_interval_seconds'") != std::string::npos);
+    CHECK(text.find("client.yaml:5: key 'server'") != std::string::npos);
+    CHECK(text.find("client.yaml:6: key 'repository'") != std::string::npos);
+
+    // An interval belongs to a remote primary only.
+    REQUIRE(atomic_write(path,
+                         "schema: 1\nhost: web1\npoll_interval_seconds: 30\n"
+                         "server: {kind: versitygw, port: 8101}\n"
+                         "repository: /backups/systems/web1/data/web1\n",
+                         0644));
+    auto local = load_client_config(path);
+    REQUIRE_FALSE(local);
+    CHECK(all_messages(local.error()).find("client.yaml:3: key 'poll_interval_seconds'") !=
+          std::string::npos);
+}
+
+TEST_CASE("an rclone remote is a named remote and a path, never a connection string") {
+    CHECK(validate_rclone_remote("store:backups/web1", "remote_repository"));
+    CHECK(validate_rclone_remote("my-store_2:b", "remote_repository"));
+    CHECK_FALSE(validate_rclone_remote("backups/web1", "remote_repository"));
+    CHECK_FALSE(validate_rclone_remote(":s3:bucket", "remote_repository"));
+    CHECK_FALSE(validate_rclone_remote("s3,endpoint=x:bucket", "remote_repository"));
+    CHECK_FALSE(validate_rclone_remote("store:../other", "remote_repository"));
+    CHECK_FALSE(validate_rclone_remote("a/b:bucket", "remote_repository"));
+    auto refused = validate_rclone_remote("nope", "remote_repository");
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code() == ExitCode::permanent);
+}
+
 TEST_CASE("the server config: defaults when absent, errors when named and missing") {
     auto defaults = load_server_config("/nonexistent/server.yaml", false);
     REQUIRE(defaults);
