@@ -632,7 +632,7 @@ TEST_CASE("backup-syncd --remote: each snapshot on S3 is synced once, one ListOb
     require_no_processes(dir->path());
 }
 
-TEST_CASE("backup-syncd --remote: a store that is down is a watch error; back, it syncs nothing "
+TEST_CASE("backup-syncd --remote: a store that is down is a watch error, and back it syncs nothing "
           "twice",
           "[backup-syncd][remote]") {
     auto dir = util::TempDir::create_in_tmp("e2e-syncd");

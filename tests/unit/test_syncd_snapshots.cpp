@@ -84,7 +84,7 @@ TEST_CASE("sync state round-trips, a bad state file is refused") {
     CHECK_FALSE(read_sync_state(dir->path()));
 }
 
-TEST_CASE("an rclone listing gives only 64-hex names; temporary names and strays are ignored") {
+TEST_CASE("an rclone listing gives only 64-hex names, never temporary names or strays") {
     std::string listing = id('a') + "\n" + id('b') + ".tmp-1234\n" + "stray\n" + id('C') + "\n" +
                           id('c') + "/\n" + id('d') + "\r\n" + "\n" + std::string(63, 'e') + "\n" +
                           id('f');
