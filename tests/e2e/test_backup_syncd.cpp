@@ -532,7 +532,7 @@ namespace {
 // store's keys in an rclone config file (0600) named by --rclone-config.
 class RemoteSyncdHarness : public Recorder {
 public:
-    explicit RemoteSyncdHarness(const fs::path& work)
+    explicit RemoteSyncdHarness(const fs::path& work, int poll_interval = 1)
         : Recorder(work, "exit 0"), m_store(work), m_tree(work / "runit") {
         std::string config =
             fmt::format("[store]\ntype = s3\nprovider = Other\nendpoint = {}\n"
@@ -548,11 +548,11 @@ public:
         std::string run = fmt::format(
             "#!/bin/sh\nexec >>{log} 2>&1\nexec {syncd} --client web1 --remote store:bkt/web1 "
             "--rclone-config {config} --state-dir {state} --script '{recorder}' "
-            "--poll-interval 1\n",
+            "--poll-interval {interval}\n",
             fmt::arg("log", log_file().string()),
             fmt::arg("syncd", (fs::path(tools_dir()) / "backup-syncd").string()),
             fmt::arg("config", rclone_config().string()), fmt::arg("state", state_dir().string()),
-            fmt::arg("recorder", recorder_path().string()));
+            fmt::arg("recorder", recorder_path().string()), fmt::arg("interval", poll_interval));
         m_tree.add_service("backup-syncd", run);
         m_pid = m_tree.wait_until_up("backup-syncd", 20s);
     }
@@ -666,6 +666,49 @@ TEST_CASE("backup-syncd --remote: a store that is down is a watch error, and bac
         CHECK(h.runs().size() == 2);
         CHECK(status_of(h.state_dir())["consecutive_failures"] == 0);
         (void)first;
+    }
+    require_no_processes(dir->path());
+}
+
+TEST_CASE("backup-syncd --remote: a repository emptied of config and snapshots is an error, never "
+          "'everything went'",
+          "[backup-syncd][remote]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-syncd");
+    REQUIRE(dir);
+    {
+        RemoteSyncdHarness h(dir->path());
+        h.backup();
+        h.wait_for_runs(1, 20s);
+        // On S3 an empty prefix lists as empty, no error: only the missing config tells.
+        h.rclone({"purge", "store:bkt/web1"});
+        REQUIRE(
+            wait_until([&] { return !status_of(h.state_dir())["watch_error"].is_null(); }, 20s));
+        auto status = status_of(h.state_dir());
+        INFO(status.dump());
+        CHECK(status["watch_error"].get<std::string>().find("no config") != std::string::npos);
+        CHECK(status["pending_gone"] == 0);
+        auto listings = h.listings();
+        REQUIRE(wait_until([&] { return h.listings() >= listings + 2; }, 20s));
+        CHECK(h.runs().size() == 1);
+    }
+    require_no_processes(dir->path());
+}
+
+TEST_CASE("backup-syncd --remote: HUP lists now, long before the next interval",
+          "[backup-syncd][remote]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-syncd");
+    REQUIRE(dir);
+    {
+        RemoteSyncdHarness h(dir->path(), 600);
+        REQUIRE(wait_until([&] { return h.listings() >= 1; }, 20s)); // the one at the start
+        auto id = h.backup();
+        auto listings = h.listings(); // restic's own listings of snapshots/ count too
+        auto start = Clock::now();
+        REQUIRE(::kill(h.pid(), SIGHUP) == 0);
+        auto runs = h.wait_for_runs(1, 20s);
+        CHECK(Clock::now() - start < 20s);
+        CHECK(runs[0].appeared == std::vector<std::string>{id});
+        CHECK(h.listings() == listings + 1); // the run got the listing that found the snapshot
     }
     require_no_processes(dir->path());
 }
