@@ -1,6 +1,7 @@
 #include "syncd/command.hpp"
 
 #include <sstream>
+#include <tuple>
 #include <vector>
 
 #include "model/config.hpp"
@@ -25,6 +26,36 @@ milliseconds to_ms(double seconds) {
     return milliseconds(static_cast<long long>(seconds * 1000));
 }
 
+// Listing mode: the remote and its rclone config as given, state in the client's state/ or
+// --state-dir. client.yaml is not read: the run script names the remote.
+void locate_remote(const SyncdArguments& a, SyncdOptions& options,
+                   std::vector<std::string>& problems) {
+    if (!a.watch_dir.empty()) {
+        problems.push_back("unable to use --remote: --watchdir is the other mode, give one");
+    }
+    auto colon = a.remote.find(':');
+    if (colon == std::string::npos || colon == 0 || a.remote.starts_with("-")) {
+        problems.push_back(fmt::format(
+            "unable to use --remote {}: expected an rclone remote NAME:PATH", a.remote));
+    }
+    options.remote = a.remote;
+    if (!a.rclone_config.empty()) {
+        std::error_code ec;
+        if (!fs::is_regular_file(a.rclone_config, ec)) {
+            problems.push_back(
+                fmt::format("unable to use --rclone-config {}: not a file", a.rclone_config));
+        }
+        options.rclone_config = fs::absolute(a.rclone_config, ec).string();
+    }
+    if (!a.state_dir.empty()) {
+        options.state_dir = a.state_dir;
+    } else if (!a.client.empty()) {
+        options.state_dir = ServerLayout(a.root).client(a.client).state;
+    } else {
+        problems.push_back("unable to use --remote: give --client HOST or --state-dir DIR");
+    }
+}
+
 // Where to watch and where to keep state: from the client's configuration, or as given.
 void locate(const SyncdArguments& a, SyncdOptions& options, std::vector<std::string>& problems) {
     if (!a.client.empty()) {
@@ -32,6 +63,13 @@ void locate(const SyncdArguments& a, SyncdOptions& options, std::vector<std::str
             problems.push_back(ok.error().message());
             return;
         }
+    }
+    if (!a.remote.empty()) {
+        return locate_remote(a, options, problems);
+    }
+    if (!a.rclone_config.empty() || a.poll_interval) {
+        problems.push_back("unable to use --rclone-config or --poll-interval: they go with "
+                           "--remote (a local directory is listed every --loopdelay)");
     }
     if (!a.watch_dir.empty()) {
         options.watch_dir = a.watch_dir;
@@ -61,6 +99,33 @@ void locate(const SyncdArguments& a, SyncdOptions& options, std::vector<std::str
 
 } // namespace
 
+void add_backup_syncd_options(CLI::App& app, SyncdArguments& a) {
+    app.add_option("--client", a.client, "the client whose repository to watch")
+        ->option_text("HOST");
+    app.add_option("--root", a.root, "the server root (default /backups)")->option_text("DIR");
+    app.add_option("--watchdir", a.watch_dir, "watch this snapshots/ directory")
+        ->option_text("DIR");
+    app.add_option("--remote", a.remote, "list REMOTE/snapshots (an rclone remote) instead")
+        ->option_text("NAME:PATH");
+    app.add_option("--rclone-config", a.rclone_config, "rclone's config file for --remote")
+        ->option_text("FILE");
+    app.add_option("--state-dir", a.state_dir, "state and status files")->option_text("DIR");
+    app.add_option("--script", a.script, "the sync command")->required()->option_text("COMMAND");
+    app.add_option("--poll-interval", a.poll_interval,
+                   "with --remote: seconds between listings (default 60, at least 1)")
+        ->option_text("SECONDS");
+    for (auto [name, value, help] :
+         {std::tuple{"--loopdelay", &a.loop_delay, "seconds between full listings (default 60)"},
+          {"--startupdelay", &a.startup_delay, "seconds before the first listing (0)"},
+          {"--settle", &a.settle, "seconds of quiet after a deletion before a run (0.3)"},
+          {"--retry-min", &a.retry_min, "first retry delay in seconds (5)"},
+          {"--retry-max", &a.retry_max, "longest retry delay in seconds (600)"},
+          {"--timeout", &a.timeout, "seconds a sync may run before it is stopped (21600)"},
+          {"--term-grace", &a.term_grace, "seconds between TERM and KILL (10)"}}) {
+        app.add_option(name, *value, help)->option_text("SECONDS");
+    }
+}
+
 util::ExitCode backup_syncd_command(const SyncdArguments& a) {
     std::vector<std::string> problems;
     SyncdOptions options;
@@ -77,7 +142,8 @@ util::ExitCode backup_syncd_command(const SyncdArguments& a) {
           Range{"--retry-min", a.retry_min, 0.01, 86400},
           Range{"--retry-max", a.retry_max, 0.01, 86400},
           Range{"--timeout", a.timeout, 0.1, 7 * 86400},
-          Range{"--term-grace", a.term_grace, 0, 3600}}) {
+          Range{"--term-grace", a.term_grace, 0, 3600},
+          Range{"--poll-interval", a.poll_interval.value_or(60), 1, 86400}}) {
         if (!(r.value >= r.min && r.value <= r.max)) {
             problems.push_back(fmt::format("unable to use {} {}: expected {:g} to {:g} seconds",
                                            r.option, r.value, r.min, r.max));
@@ -88,7 +154,7 @@ util::ExitCode backup_syncd_command(const SyncdArguments& a) {
         throw util::Fatal(util::Error::several(ExitCode::permanent, std::move(problems)));
     }
     options.client = a.client.empty() ? std::string("backup-syncd") : a.client;
-    options.loop_delay = to_ms(a.loop_delay);
+    options.loop_delay = to_ms(a.remote.empty() ? a.loop_delay : a.poll_interval.value_or(60));
     options.startup_delay = to_ms(a.startup_delay);
     options.settle = to_ms(a.settle);
     options.retry_min = to_ms(a.retry_min);

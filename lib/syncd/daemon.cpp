@@ -16,6 +16,7 @@
 #include "state/snapshot_ids.hpp"
 #include "state/syncd_state.hpp"
 #include "state/syncd_status.hpp"
+#include "syncd/lister.hpp"
 #include "syncd/snapshots.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
@@ -129,9 +130,14 @@ Expected<std::optional<util::Fd>> take_run_lock(const fs::path& state_dir) {
 // The daemon's loop. Its decisions: when to list, when to run, what to tell the command.
 class SyncDaemon {
 public:
-    SyncDaemon(const SyncdOptions& options, SyncState state, util::SignalFd signals)
+    SyncDaemon(const SyncdOptions& options, SyncState state, util::SignalFd signals,
+               std::unique_ptr<SnapshotLister> lister)
         : m_options(options), m_state(std::move(state)), m_signals(std::move(signals)),
-          m_watch(options.watch_dir) {}
+          m_lister(std::move(lister)) {
+        if (m_options.remote.empty()) {
+            m_watch.emplace(options.watch_dir);
+        }
+    }
     Expected<void> run();
 
 private:
@@ -144,7 +150,11 @@ private:
     void handle_signals();
     void rescan_and_maybe_schedule(const char* why);
     // A run of the sync command for what changed; with nothing changed, only when asked.
-    void start_sync(bool even_if_unchanged = false);
+    // listing: what rescan_and_maybe_schedule just listed (else it lists).
+    void start_sync(bool even_if_unchanged = false,
+                    std::optional<SnapshotIds> listing = std::nullopt);
+    Expected<SnapshotIds> list_snapshots();
+    bool watch_available() const { return m_watch && m_watch->available(); }
     Expected<util::Child> spawn_sync(const SnapshotDiff& diff, const util::TempDir& dir);
     void finish_sync(int wait_status);
     void schedule_run(Change change);
@@ -153,13 +163,13 @@ private:
     void schedule_retry(const std::string& why, double took);
     void shut_down();
     void write_status();
-    bool repository_made() const;
     Clock::time_point next_wakeup() const;
 
     SyncdOptions m_options;
     SyncState m_state;
     util::SignalFd m_signals;
-    SnapshotWatch m_watch;
+    std::unique_ptr<SnapshotLister> m_lister;
+    std::optional<SnapshotWatch> m_watch; // local mode only
     std::optional<util::Child> m_child;
     std::optional<util::TempDir> m_run_dir;
     SnapshotIds m_running_for; // the listing the running sync was started with
@@ -181,7 +191,7 @@ private:
 
 void SyncDaemon::write_status() {
     m_status.client = m_options.client;
-    m_status.watchdir = m_options.watch_dir.string();
+    m_status.watchdir = m_lister->watched();
     m_status.pid = ::getpid();
     m_status.updated = util::format_time(util::now());
     m_status.consecutive_failures = m_failures;
@@ -198,28 +208,48 @@ void SyncDaemon::write_status() {
     }
 }
 
-// A repository is made (restic init) when its config file is there; the watched directory is
-// its snapshots/.
-bool SyncDaemon::repository_made() const {
-    std::error_code ec;
-    return fs::exists(m_options.watch_dir.parent_path() / "config", ec) || ec;
+// The listing, with one more safeguard: an empty listing while snapshots were synced counts
+// only when the repository is still there (its config), so a store that lost the path, or an
+// unmounted disk that left an empty directory behind, never reads as "every snapshot went".
+Expected<SnapshotIds> SyncDaemon::list_snapshots() {
+    auto current = m_lister->list();
+    if (current && current->empty() && !m_state.synced.empty() && !m_lister->repository_made()) {
+        return util::fail(ExitCode::temporary,
+                          "list {}: empty, and the repository has no config: not taken as "
+                          "every snapshot gone",
+                          m_lister->watched());
+    }
+    return current;
 }
 
 void SyncDaemon::rescan_and_maybe_schedule(const char* why) {
     m_next_scan = Clock::now() + m_options.loop_delay;
-    m_watch.ensure();
-    auto current = list_snapshot_ids(m_options.watch_dir);
-    if (!current && m_state.synced.empty() && !repository_made()) {
+    // Local: a failed listing is tried again within 5 s; listing mode waits for the next
+    // interval, each listing being a request to the store.
+    auto retry =
+        m_watch ? std::min(m_options.loop_delay, milliseconds(5000)) : m_options.loop_delay;
+    if (m_watch) {
+        m_watch->ensure();
+    }
+    auto current = list_snapshots();
+    if (!current) {
+        // A signal stopped the listing: TERM ends the daemon, HUP lists again at once.
+        handle_signals();
+        if (m_stopping || m_next_scan <= Clock::now()) {
+            return;
+        }
+    }
+    if (!current && m_state.synced.empty() && !m_lister->repository_made()) {
         // Before the client's `restic init` there is nothing to watch yet: no error. A
         // repository that had snapshots and is gone (a disk not mounted) is one.
         if (!m_waiting_for_repository) {
             log(fmt::format("waiting for the repository at {} (restic init on the client)",
-                            m_options.watch_dir.parent_path().string()));
+                            m_lister->repository()));
             m_waiting_for_repository = true;
             m_status.watch_error.reset();
             write_status();
         }
-        m_next_scan = Clock::now() + std::min(m_options.loop_delay, milliseconds(5000));
+        m_next_scan = Clock::now() + retry;
         return;
     }
     if (m_waiting_for_repository) {
@@ -230,15 +260,15 @@ void SyncDaemon::rescan_and_maybe_schedule(const char* why) {
         std::string error = current.error().message();
         if (error != m_status.watch_error) {
             log(fmt::format("error: {}; retrying every {:g} s (nothing is treated as gone)", error,
-                            seconds(m_options.loop_delay)));
+                            seconds(retry)));
             m_status.watch_error = error;
             write_status();
         }
-        m_next_scan = Clock::now() + std::min(m_options.loop_delay, milliseconds(5000));
+        m_next_scan = Clock::now() + retry;
         return;
     }
     if (m_status.watch_error) {
-        log(fmt::format("{} is readable again", m_options.watch_dir.string()));
+        log(fmt::format("{} is readable again", m_lister->watched()));
         m_status.watch_error.reset();
         write_status();
     }
@@ -256,7 +286,7 @@ void SyncDaemon::rescan_and_maybe_schedule(const char* why) {
         log(fmt::format("{}: {} appeared, {} gone", why, appeared, gone));
     }
     if (!m_retry_at) {
-        start_sync(); // during a backoff, the retry picks up everything pending
+        start_sync(false, std::move(*current)); // during a backoff, the retry picks up everything
     }
 }
 
@@ -271,8 +301,11 @@ Expected<util::Child> SyncDaemon::spawn_sync(const SnapshotDiff& diff, const uti
     o.argv.push_back(gone.string());
     o.env = util::current_environment();
     o.env["BACKUP_CLIENT"] = m_options.client;
-    o.env["BACKUP_REPOSITORY"] = m_options.watch_dir.parent_path().string();
-    o.env["BACKUP_WATCHDIR"] = m_options.watch_dir.string();
+    o.env["BACKUP_REPOSITORY"] = m_lister->repository();
+    o.env["BACKUP_WATCHDIR"] = m_lister->watched();
+    if (!m_options.rclone_config.empty()) {
+        o.env["RCLONE_CONFIG"] = m_options.rclone_config; // the sync reads the same remote
+    }
     o.stdout_mode = util::Output::inherit;
     o.stderr_mode = util::Output::inherit;
     o.timeout = m_options.timeout;
@@ -280,9 +313,9 @@ Expected<util::Child> SyncDaemon::spawn_sync(const SnapshotDiff& diff, const uti
     return util::Child::spawn(o);
 }
 
-void SyncDaemon::start_sync(bool even_if_unchanged) {
+void SyncDaemon::start_sync(bool even_if_unchanged, std::optional<SnapshotIds> listing) {
     m_run_at.reset();
-    auto current = list_snapshot_ids(m_options.watch_dir);
+    auto current = listing ? Expected<SnapshotIds>(std::move(*listing)) : list_snapshots();
     if (!current) {
         return rescan_and_maybe_schedule("listing");
     }
@@ -477,8 +510,8 @@ void SyncDaemon::handle_signals() {
 
 Expected<void> SyncDaemon::wait_for_events() {
     std::vector<pollfd> fds = {{m_signals.fd(), POLLIN, 0}};
-    if (m_watch.available()) {
-        fds.push_back({m_watch.fd(), POLLIN, 0});
+    if (watch_available()) {
+        fds.push_back({m_watch->fd(), POLLIN, 0});
     }
     if (m_child && m_child->exit_fd()) {
         fds.push_back({m_child->exit_fd().get(), POLLIN, 0});
@@ -492,7 +525,7 @@ Expected<void> SyncDaemon::wait_for_events() {
         return util::fail_errno(errno, "wait for events");
     }
     handle_signals();
-    if (Change change = m_watch.available() ? m_watch.drain() : Change::none;
+    if (Change change = watch_available() ? m_watch->drain() : Change::none;
         change != Change::none) {
         if (m_child) {
             m_dirty = std::max(m_dirty, change);
@@ -524,12 +557,17 @@ void SyncDaemon::shut_down() {
 }
 
 Expected<void> SyncDaemon::run() {
-    if (!m_watch.available()) {
+    if (m_watch && !m_watch->available()) {
         log(fmt::format("warning: no inotify ({}); listing every {:g} s",
-                        std::strerror(m_watch.init_errno()), seconds(m_options.loop_delay)));
+                        std::strerror(m_watch->init_errno()), seconds(m_options.loop_delay)));
     }
-    log(fmt::format("watching {} ({} snapshots synced before)", m_options.watch_dir.string(),
-                    m_state.synced.size()));
+    if (m_watch) {
+        log(fmt::format("watching {} ({} snapshots synced before)", m_lister->watched(),
+                        m_state.synced.size()));
+    } else {
+        log(fmt::format("watching {} by listing it every {:g} s ({} snapshots synced before)",
+                        m_lister->watched(), seconds(m_options.loop_delay), m_state.synced.size()));
+    }
     m_next_scan = Clock::now() + m_options.startup_delay;
     write_status();
     read_deletions_due();
@@ -547,7 +585,7 @@ Expected<void> run_sync_daemon(const SyncdOptions& options) {
     if (options.command.empty()) {
         return util::fail(ExitCode::permanent, "start: no sync command (--script)");
     }
-    if (!options.watch_dir.is_absolute()) {
+    if (options.remote.empty() && !options.watch_dir.is_absolute()) {
         return util::fail(ExitCode::permanent, "watch {}: not an absolute path",
                           options.watch_dir.string());
     }
@@ -558,7 +596,20 @@ Expected<void> run_sync_daemon(const SyncdOptions& options) {
     }
     SyncState state = TRY(read_sync_state(options.state_dir));
     util::SignalFd signals = TRY(util::SignalFd::create({SIGTERM, SIGINT, SIGHUP}));
-    SyncDaemon daemon(options, std::move(state), std::move(signals));
+    std::unique_ptr<SnapshotLister> lister;
+    if (options.remote.empty()) {
+        lister = std::make_unique<LocalSnapshotLister>(options.watch_dir);
+    } else {
+        RcloneRunner runner;
+        runner.program = util::bundled_program("rclone").value_or("rclone");
+        runner.env = util::current_environment();
+        if (!options.rclone_config.empty()) {
+            runner.env["RCLONE_CONFIG"] = options.rclone_config;
+        }
+        runner.stop_fd = signals.fd();
+        lister = std::make_unique<RcloneSnapshotLister>(options.remote, std::move(runner));
+    }
+    SyncDaemon daemon(options, std::move(state), std::move(signals), std::move(lister));
     return daemon.run();
 }
 

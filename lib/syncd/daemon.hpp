@@ -15,10 +15,15 @@ namespace fs = std::filesystem;
 
 struct SyncdOptions {
     std::string client; // for logs and BACKUP_CLIENT
-    fs::path watch_dir; // the repository's snapshots/
+    fs::path watch_dir; // the repository's snapshots/ (local mode)
+    // Listing mode: the repository on an rclone remote ("store:bucket/web1"), listed every
+    // loop_delay; no inotify. rclone_config (when given) becomes rclone's RCLONE_CONFIG.
+    std::string remote;
+    std::string rclone_config;
     fs::path state_dir;
     std::vector<std::string> command;            // the sync command; the two files are appended
-    std::chrono::milliseconds loop_delay{60000}; // full listing at least this often
+    std::chrono::milliseconds loop_delay{60000}; // full listing at least this often (listing
+                                                 // mode: every this often)
     std::chrono::milliseconds startup_delay{0};
     std::chrono::milliseconds settle{300}; // quiet time after a deletion before a run
     std::chrono::milliseconds retry_min{5000};

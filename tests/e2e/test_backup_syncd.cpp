@@ -28,18 +28,11 @@ struct Run {
     fs::path dir;       // the run's record: appeared, gone, env
 };
 
-// A repository on a rest-server, a client for it, and backup-syncd under runsvdir running a
-// recorder script that keeps each run's files.
-class SyncdHarness {
+// A sync command that records each run (its two files and its environment) under runs/, and
+// what the tests read from it. Shared by the harnesses of both modes.
+class Recorder {
 public:
-    explicit SyncdHarness(const fs::path& work, const std::string& recorder_body = "exit 0",
-                          const std::string& extra_flags = "")
-        : m_work(work), m_server(work, {{"web1", "pw-web1"}}),
-          m_client(make_restic_client(work / "client", "rest:" + m_server.endpoint() + "/web1/")),
-          m_tree(work / "runit") {
-        m_client.env["RESTIC_REST_USERNAME"] = "web1";
-        m_client.env["RESTIC_REST_PASSWORD"] = "pw-web1";
-        m_client.run({"init"});
+    Recorder(const fs::path& work, const std::string& body) : m_work(work) {
         fs::create_directories(runs_dir());
         fs::create_directories(state_dir());
         // Each run's record is written under a hidden name and renamed into place whole, so that
@@ -53,41 +46,14 @@ public:
                         "echo \"$BACKUP_CLIENT $BACKUP_REPOSITORY\" > \"$d/env\"\n"
                         "mv \"$d\" {runs}/$stamp\n"
                         "{body}\n",
-                        fmt::arg("runs", runs_dir().string()), fmt::arg("body", recorder_body));
-        REQUIRE(util::atomic_write((work / "recorder").string(), recorder, 0755));
-        std::string run = fmt::format(
-            "#!/bin/sh\nexec >>{log} 2>&1\nexec {syncd} --client web1 --watchdir {watch} "
-            "--state-dir {state} --script '{recorder}' --loopdelay 2 {extra}\n",
-            fmt::arg("log", log_file().string()),
-            fmt::arg("syncd", (fs::path(tools_dir()) / "backup-syncd").string()),
-            fmt::arg("watch", watch_dir().string()), fmt::arg("state", state_dir().string()),
-            fmt::arg("recorder", (work / "recorder").string()),
-            fmt::arg("extra", extra_flags.find("--settle") == std::string::npos
-                                  ? "--settle 0.2 " + extra_flags
-                                  : extra_flags));
-        m_tree.add_service("backup-syncd", run);
-        m_tree.wait_until_up("backup-syncd", 20s);
+                        fmt::arg("runs", runs_dir().string()), fmt::arg("body", body));
+        REQUIRE(util::atomic_write(recorder_path().string(), recorder, 0755));
     }
 
     fs::path runs_dir() const { return m_work / "runs"; }
     fs::path state_dir() const { return m_work / "state"; }
     fs::path log_file() const { return m_work / "backup-syncd.log"; }
-    fs::path watch_dir() const { return m_server.data_dir() / "web1" / "snapshots"; }
-    fs::path service() const { return m_tree.scan_dir() / "backup-syncd"; }
-    const ResticClient& client() const { return m_client; }
-    RunsvdirTree& tree() { return m_tree; }
-
-    std::string backup() {
-        fs::path source = m_work / "source";
-        if (!fs::exists(source)) {
-            make_sample_tree(source);
-        }
-        REQUIRE(util::atomic_write((source / "changing").string(),
-                                   std::to_string(Clock::now().time_since_epoch().count()), 0644));
-        auto r = m_client.run({"backup", "--json", "--quiet", source.string()});
-        auto last = r.out.substr(r.out.rfind('{'));
-        return util::Json::parse(last).at("snapshot_id").get<std::string>();
-    }
+    fs::path recorder_path() const { return m_work / "recorder"; }
 
     std::vector<Run> runs() const {
         std::vector<Run> out;
@@ -124,6 +90,55 @@ public:
         return r;
     }
 
+    // A new file in source (made once), then `restic backup` of it: the new snapshot's ID.
+    std::string backup(const ResticClient& client) const {
+        fs::path source = m_work / "source";
+        if (!fs::exists(source)) {
+            make_sample_tree(source);
+        }
+        REQUIRE(util::atomic_write((source / "changing").string(),
+                                   std::to_string(Clock::now().time_since_epoch().count()), 0644));
+        auto r = client.run({"backup", "--json", "--quiet", source.string()});
+        auto last = r.out.substr(r.out.rfind('{'));
+        return util::Json::parse(last).at("snapshot_id").get<std::string>();
+    }
+
+protected:
+    fs::path m_work;
+};
+
+// A repository on a rest-server, a client for it, and backup-syncd under runsvdir running the
+// recorder.
+class SyncdHarness : public Recorder {
+public:
+    explicit SyncdHarness(const fs::path& work, const std::string& recorder_body = "exit 0",
+                          const std::string& extra_flags = "")
+        : Recorder(work, recorder_body), m_server(work, {{"web1", "pw-web1"}}),
+          m_client(make_restic_client(work / "client", "rest:" + m_server.endpoint() + "/web1/")),
+          m_tree(work / "runit") {
+        m_client.env["RESTIC_REST_USERNAME"] = "web1";
+        m_client.env["RESTIC_REST_PASSWORD"] = "pw-web1";
+        m_client.run({"init"});
+        std::string run = fmt::format(
+            "#!/bin/sh\nexec >>{log} 2>&1\nexec {syncd} --client web1 --watchdir {watch} "
+            "--state-dir {state} --script '{recorder}' --loopdelay 2 {extra}\n",
+            fmt::arg("log", log_file().string()),
+            fmt::arg("syncd", (fs::path(tools_dir()) / "backup-syncd").string()),
+            fmt::arg("watch", watch_dir().string()), fmt::arg("state", state_dir().string()),
+            fmt::arg("recorder", recorder_path().string()),
+            fmt::arg("extra", extra_flags.find("--settle") == std::string::npos
+                                  ? "--settle 0.2 " + extra_flags
+                                  : extra_flags));
+        m_tree.add_service("backup-syncd", run);
+        m_tree.wait_until_up("backup-syncd", 20s);
+    }
+
+    fs::path watch_dir() const { return m_server.data_dir() / "web1" / "snapshots"; }
+    fs::path service() const { return m_tree.scan_dir() / "backup-syncd"; }
+    const ResticClient& client() const { return m_client; }
+    RunsvdirTree& tree() { return m_tree; }
+    std::string backup() { return Recorder::backup(m_client); }
+
     void sv(const std::string& command) {
         auto r = run_cmd({require_program("sv"), "-w", "20", command, service().string()},
                          base_environment());
@@ -132,7 +147,6 @@ public:
     }
 
 private:
-    fs::path m_work;
     RestServer m_server;
     ResticClient m_client;
     RunsvdirTree m_tree;
@@ -505,6 +519,196 @@ TEST_CASE("backup-syncd: a deletion that falls due runs the sync with nothing ne
                 return json && (*json)["destinations"][0]["retention"]["last_deletion"].is_string();
             },
             "restic-replicate's status with the deletion");
+    }
+    require_no_processes(dir->path());
+}
+
+// --- Listing mode: a repository on somebody else's S3 ------------------------------------------
+
+namespace {
+
+// A repository that restic writes straight to a bucket on versitygw (the store the toolkit does
+// not run), and backup-syncd under runsvdir listing it every second through rclone, with the
+// store's keys in an rclone config file (0600) named by --rclone-config.
+class RemoteSyncdHarness : public Recorder {
+public:
+    explicit RemoteSyncdHarness(const fs::path& work, int poll_interval = 1)
+        : Recorder(work, "exit 0"), m_store(work), m_tree(work / "runit") {
+        std::string config =
+            fmt::format("[store]\ntype = s3\nprovider = Other\nendpoint = {}\n"
+                        "access_key_id = {}\nsecret_access_key = {}\n"
+                        "region = us-east-1\n",
+                        m_store.endpoint(), m_store.access_key(), m_store.secret_key());
+        REQUIRE(util::atomic_write(rclone_config().string(), config, 0600));
+        rclone({"mkdir", "store:bkt"});
+        m_client = make_restic_client(work / "client", "s3:" + m_store.endpoint() + "/bkt/web1");
+        m_client.env["AWS_ACCESS_KEY_ID"] = m_store.access_key();
+        m_client.env["AWS_SECRET_ACCESS_KEY"] = m_store.secret_key();
+        m_client.run({"init"});
+        std::string run = fmt::format(
+            "#!/bin/sh\nexec >>{log} 2>&1\nexec {syncd} --client web1 --remote store:bkt/web1 "
+            "--rclone-config {config} --state-dir {state} --script '{recorder}' "
+            "--poll-interval {interval}\n",
+            fmt::arg("log", log_file().string()),
+            fmt::arg("syncd", (fs::path(tools_dir()) / "backup-syncd").string()),
+            fmt::arg("config", rclone_config().string()), fmt::arg("state", state_dir().string()),
+            fmt::arg("recorder", recorder_path().string()), fmt::arg("interval", poll_interval));
+        m_tree.add_service("backup-syncd", run);
+        m_pid = m_tree.wait_until_up("backup-syncd", 20s);
+    }
+
+    fs::path rclone_config() const { return m_work / "rclone.conf"; }
+    VersitygwServer& store() { return m_store; }
+    RunsvdirTree& tree() { return m_tree; }
+    pid_t pid() const { return m_pid; }
+    std::string backup() { return Recorder::backup(m_client); }
+
+    void rclone(std::vector<std::string> args, std::optional<std::string> input = {}) {
+        auto env = base_environment();
+        env["RCLONE_CONFIG"] = rclone_config().string();
+        args.insert(args.begin(), require_program("rclone"));
+        auto r = run_cmd(args, env, std::move(input));
+        INFO(r.out << r.err);
+        REQUIRE(r.success());
+    }
+
+    // The store's requests so far: all of them, and the listings of snapshots/.
+    std::size_t requests() const { return count(" | vgw | "); }
+    std::size_t listings() const { return count("prefix=web1%2Fsnapshots%2F"); }
+
+private:
+    std::size_t count(std::string_view what) const {
+        std::string log = m_store.log();
+        std::size_t n = 0;
+        for (auto at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) {
+            ++n;
+        }
+        return n;
+    }
+
+    VersitygwServer m_store;
+    ResticClient m_client;
+    RunsvdirTree m_tree;
+    pid_t m_pid = 0;
+};
+
+} // namespace
+
+TEST_CASE("backup-syncd --remote: each snapshot on S3 is synced once, one ListObjects a second",
+          "[backup-syncd][remote]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-syncd");
+    REQUIRE(dir);
+    {
+        RemoteSyncdHarness h(dir->path());
+        auto first = h.backup();
+        auto runs = h.wait_for_runs(1, 20s);
+        CHECK(runs[0].appeared == std::vector<std::string>{first});
+        CHECK(runs[0].gone.empty());
+        CHECK(util::read_file((runs[0].dir / "env").string()).value_or("") ==
+              "web1 store:bkt/web1\n");
+
+        // A stray name next to a new snapshot: only the snapshot counts.
+        h.rclone({"rcat", "store:bkt/web1/snapshots/stray.tmp"}, "x");
+        auto second = h.backup();
+        runs = h.wait_for_runs(2, 20s);
+        CHECK(runs[1].appeared == std::vector<std::string>{second});
+        CHECK(runs[1].gone.empty());
+
+        // Idle: each listing is one request, and nothing else is asked of the store.
+        auto requests = h.requests();
+        auto listings = h.listings();
+        auto start = Clock::now();
+        REQUIRE(wait_until([&] { return h.listings() >= listings + 5; }, 20s));
+        double took = std::chrono::duration<double>(Clock::now() - start).count();
+        CHECK(h.requests() - requests == h.listings() - listings);
+        CHECK(took > 3.5); // at most one listing a second
+        CHECK(h.runs().size() == 2);
+        auto status = status_of(h.state_dir());
+        CHECK(status["watchdir"] == "store:bkt/web1/snapshots");
+        CHECK(status["last_result"] == "ok");
+        CHECK(status["snapshots_synced"] == 2);
+        CHECK(status["watch_error"].is_null());
+    }
+    require_no_processes(dir->path());
+}
+
+TEST_CASE("backup-syncd --remote: a store that is down is a watch error, and back it syncs nothing "
+          "twice",
+          "[backup-syncd][remote]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-syncd");
+    REQUIRE(dir);
+    {
+        RemoteSyncdHarness h(dir->path());
+        auto first = h.backup();
+        h.wait_for_runs(1, 20s);
+
+        h.store().stop();
+        REQUIRE(
+            wait_until([&] { return !status_of(h.state_dir())["watch_error"].is_null(); }, 20s));
+        auto status = status_of(h.state_dir());
+        INFO(status.dump());
+        CHECK(status["watch_error"].get<std::string>().find("store:bkt/web1/snapshots/") !=
+              std::string::npos);
+        CHECK(status["consecutive_failures"] == 0); // no sync was tried: nothing went
+        CHECK(status["pending_gone"] == 0);
+        // The daemon stays up (a watch error is no reason to exit), the same process.
+        CHECK(h.tree().wait_until_up("backup-syncd", 5s) == h.pid());
+
+        h.store().start();
+        REQUIRE(wait_until([&] { return status_of(h.state_dir())["watch_error"].is_null(); }, 20s));
+        auto listings = h.listings();
+        REQUIRE(wait_until([&] { return h.listings() >= listings + 2; }, 20s));
+        CHECK(h.runs().size() == 1); // the snapshot synced before the outage is not synced again
+
+        auto second = h.backup();
+        auto runs = h.wait_for_runs(2, 20s);
+        CHECK(runs[1].appeared == std::vector<std::string>{second});
+        CHECK(h.runs().size() == 2);
+        CHECK(status_of(h.state_dir())["consecutive_failures"] == 0);
+        (void)first;
+    }
+    require_no_processes(dir->path());
+}
+
+TEST_CASE("backup-syncd --remote: a repository emptied of config and snapshots is an error, never "
+          "'everything went'",
+          "[backup-syncd][remote]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-syncd");
+    REQUIRE(dir);
+    {
+        RemoteSyncdHarness h(dir->path());
+        h.backup();
+        h.wait_for_runs(1, 20s);
+        // On S3 an empty prefix lists as empty, no error: only the missing config tells.
+        h.rclone({"purge", "store:bkt/web1"});
+        REQUIRE(
+            wait_until([&] { return !status_of(h.state_dir())["watch_error"].is_null(); }, 20s));
+        auto status = status_of(h.state_dir());
+        INFO(status.dump());
+        CHECK(status["watch_error"].get<std::string>().find("no config") != std::string::npos);
+        CHECK(status["pending_gone"] == 0);
+        auto listings = h.listings();
+        REQUIRE(wait_until([&] { return h.listings() >= listings + 2; }, 20s));
+        CHECK(h.runs().size() == 1);
+    }
+    require_no_processes(dir->path());
+}
+
+TEST_CASE("backup-syncd --remote: HUP lists now, long before the next interval",
+          "[backup-syncd][remote]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-syncd");
+    REQUIRE(dir);
+    {
+        RemoteSyncdHarness h(dir->path(), 600);
+        REQUIRE(wait_until([&] { return h.listings() >= 1; }, 20s)); // the one at the start
+        auto id = h.backup();
+        auto listings = h.listings(); // restic's own listings of snapshots/ count too
+        auto start = Clock::now();
+        REQUIRE(::kill(h.pid(), SIGHUP) == 0);
+        auto runs = h.wait_for_runs(1, 20s);
+        CHECK(Clock::now() - start < 20s);
+        CHECK(runs[0].appeared == std::vector<std::string>{id});
+        CHECK(h.listings() == listings + 1); // the run got the listing that found the snapshot
     }
     require_no_processes(dir->path());
 }

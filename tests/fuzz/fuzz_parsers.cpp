@@ -29,6 +29,7 @@
 
 #include "model/config.hpp"
 #include "model/environ.hpp"
+#include "model/repository.hpp"
 #include "model/runit.hpp"
 #include "state/audit_state.hpp"
 #include "state/audit_status.hpp"
@@ -38,6 +39,7 @@
 #include "state/snapshot_ids.hpp"
 #include "state/syncd_state.hpp"
 #include "state/syncd_status.hpp"
+#include "syncd/lister.hpp"
 #include "unroll/unroll.hpp"
 #include "util/fs.hpp"
 #include "util/json.hpp"
@@ -159,6 +161,15 @@ std::vector<Target> make_targets() {
                       20)},
          {std::string(1, '\0'), "u", "d", "\x01", "\xff"},
          [](const std::string& in) { return core::parse_supervise_status(in).has_value(); }});
+    t.push_back({"rclone-lsf",
+                 {std::string(64, 'a') + "\n" + std::string(64, 'b') + ".tmp\nstray\n"},
+                 {"\n", "\r", "a", "0", "g", "/", " ", std::string(1, '\0')},
+                 [](const std::string& in) {
+                     for (const auto& id : core::snapshot_ids_from_lsf(in)) {
+                         check(core::is_repository_id(id), "a listed name that is no snapshot id");
+                     }
+                     return true;
+                 }});
     t.push_back({"snapshot-ids",
                  {std::string(64, 'a') + std::string(1, '\0') + std::string(64, '0') +
                   std::string(1, '\0')},

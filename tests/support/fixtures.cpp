@@ -219,30 +219,52 @@ std::string ServerProcess::log() const {
 // --- VersitygwServer -------------------------------------------------------------------------
 
 VersitygwServer::VersitygwServer(const fs::path& work_dir)
-    : m_data_dir(work_dir / "versitygw-data") {
+    : m_work_dir(work_dir), m_data_dir(work_dir / "versitygw-data") {
     fs::create_directories(m_data_dir);
     m_access_key = *util::random_token(20, util::k_upper_alphanumeric);
     m_secret_key = *util::random_token(40);
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        m_port = free_port();
+        if (launch()) {
+            return;
+        }
+    }
+    FAIL("versitygw did not start; see the versitygw-*.log files in the test's directory");
+}
+
+bool VersitygwServer::launch() {
     util::SpawnOptions o;
     o.env = base_environment();
     // Root credentials by environment, never on the command line.
     o.env["ROOT_ACCESS_KEY_ID"] = m_access_key;
     o.env["ROOT_SECRET_ACCESS_KEY"] = m_secret_key;
-    for (int attempt = 0; attempt < 5; ++attempt) {
-        m_port = free_port();
-        o.argv = {require_program("versitygw"), "--port", fmt::format("127.0.0.1:{}", m_port),
-                  "posix", m_data_dir.string()};
-        m_process.emplace(o, work_dir / fmt::format("versitygw-{}.log", m_port));
-        auto deadline = Clock::now() + 20s;
-        while (Clock::now() < deadline && !port_accepts(m_port)) {
-            std::this_thread::sleep_for(20ms);
-        }
-        if (port_accepts(m_port)) {
-            return;
-        }
-        m_process.reset(); // lost the port race or failed: try another port
+    o.argv = {require_program("versitygw"), "--port", fmt::format("127.0.0.1:{}", m_port), "posix",
+              m_data_dir.string()};
+    m_process.emplace(o, m_work_dir / fmt::format("versitygw-{}.log", m_port));
+    auto deadline = Clock::now() + 20s;
+    while (Clock::now() < deadline && !port_accepts(m_port)) {
+        std::this_thread::sleep_for(20ms);
     }
-    FAIL("versitygw did not start; see the versitygw-*.log files in the test's directory");
+    if (port_accepts(m_port)) {
+        return true;
+    }
+    m_process.reset(); // lost the port race or failed
+    return false;
+}
+
+void VersitygwServer::stop() {
+    m_process.reset();
+}
+
+void VersitygwServer::start() {
+    if (!launch()) {
+        FAIL("versitygw did not start again on port " << m_port << "; see its log");
+    }
+}
+
+std::string VersitygwServer::log() const {
+    auto text = util::read_file((m_work_dir / fmt::format("versitygw-{}.log", m_port)).string());
+    return text ? *text : std::string();
 }
 
 std::string VersitygwServer::endpoint() const {

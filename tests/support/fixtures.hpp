@@ -73,8 +73,15 @@ public:
     const std::string& access_key() const { return m_access_key; }
     const std::string& secret_key() const { return m_secret_key; }
     pid_t pid() const { return m_process->pid(); }
+    // Its log: one line per request ("| GET | /bucket | - | delimiter=...").
+    std::string log() const;
+    // Stops it (TERM, waited for); start() brings it back on the same port, data and keys.
+    void stop();
+    void start();
 
 private:
+    bool launch(); // false: it did not come up on m_port
+    fs::path m_work_dir;
     fs::path m_data_dir;
     int m_port = 0;
     std::string m_access_key;

@@ -4,6 +4,7 @@
 
 #include "state/snapshot_ids.hpp"
 #include "state/syncd_state.hpp"
+#include "syncd/lister.hpp"
 #include "syncd/snapshots.hpp"
 #include "util/fs.hpp"
 
@@ -81,4 +82,37 @@ TEST_CASE("sync state round-trips, a bad state file is refused") {
     REQUIRE(atomic_write((dir->path() / "backup-syncd.json").string(),
                          R"({"schema": 1, "synced": ["../etc"]})", 0644));
     CHECK_FALSE(read_sync_state(dir->path()));
+}
+
+TEST_CASE("an rclone listing gives only 64-hex names, never temporary names or strays") {
+    std::string listing = id('a') + "\n" + id('b') + ".tmp-1234\n" + "stray\n" + id('C') + "\n" +
+                          id('c') + "/\n" + id('d') + "\r\n" + "\n" + std::string(63, 'e') + "\n" +
+                          id('f');
+    CHECK(snapshot_ids_from_lsf(listing) == SnapshotIds{id('a'), id('d'), id('f')});
+    CHECK(snapshot_ids_from_lsf("").empty());
+}
+
+TEST_CASE("two listings compared: what appeared, what went, nothing for the same set") {
+    SnapshotIds synced = snapshot_ids_from_lsf(id('a') + "\n" + id('b') + "\n");
+    auto same = diff_snapshots(synced, snapshot_ids_from_lsf(id('b') + "\nx\n" + id('a')));
+    CHECK(same.empty());
+    auto next = diff_snapshots(synced, snapshot_ids_from_lsf(id('b') + "\n" + id('c') + "\n"));
+    CHECK(next.appeared == std::vector<std::string>{id('c')});
+    CHECK(next.gone == std::vector<std::string>{id('a')});
+}
+
+TEST_CASE("rclone's reason is its last ERROR line without the timestamp") {
+    ProcessResult r;
+    r.wait_status = 5 << 8;
+    r.err = "2026/12/02 12:20:48 ERROR : error listing: connection refused\n"
+            "2026/12/02 12:20:48 NOTICE: something else\n";
+    CHECK(rclone_failure(r) == "ERROR : error listing: connection refused (exited with status 5)");
+    r.err.clear();
+    CHECK(rclone_failure(r) == "exited with status 5");
+}
+
+TEST_CASE("the remote lister watches REMOTE/snapshots, with or without a path or a slash") {
+    CHECK(RcloneSnapshotLister("store:bkt/web1/", {}).watched() == "store:bkt/web1/snapshots");
+    CHECK(RcloneSnapshotLister("store:", {}).watched() == "store:snapshots");
+    CHECK(RcloneSnapshotLister("store:bkt", {}).repository() == "store:bkt");
 }
