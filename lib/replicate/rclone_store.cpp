@@ -31,6 +31,7 @@ using util::Json;
 
 // A restic config is a few hundred bytes; anything far larger is not one, and is not kept.
 constexpr std::size_t k_max_config_size = 1 << 20;
+constexpr std::size_t k_copy_workers = 8;
 
 // Per file: no modification times or MIME types (which cost nothing on S3, but a request on
 // some backends), files only (a HEAD, no listing).
@@ -129,6 +130,9 @@ Expected<std::optional<std::string>> RcloneReplicaStore::read_config(std::string
     if (!reply.ok()) {
         return util::fail(util::rclone_error_class(reply), "{}: {}", what, reply.error());
     }
+    if (!reply.body.contains("item")) {
+        return util::fail(ExitCode::temporary, "{}: rclone's answer has no item", what);
+    }
     const Json& item = reply.body["item"];
     if (item.is_null()) {
         return std::optional<std::string>{};
@@ -204,7 +208,7 @@ RemoveOutcome RcloneReplicaStore::remove(ReplicatePhase phase,
     // is not there is skipped without error.
     auto deleted = m_daemon->call_ok(
         "operations/delete", {{"fs", fs()}, {"_filter", {{"FilesFromRaw", {*list}}}}},
-        fmt::format("unable to delete {} from {}: rclone delete", to_string(phase), m_remote));
+        fmt::format("delete {} from {}: rclone delete", to_string(phase), m_remote));
     if (!deleted) {
         // Which files went is unknown: none leaves the ledger, the next run deletes them again.
         outcome.error = deleted.error();
@@ -215,11 +219,14 @@ RemoveOutcome RcloneReplicaStore::remove(ReplicatePhase phase,
 }
 
 Expected<RcloneReplicaStore::Sent> RcloneReplicaStore::copy_one(const std::string& relative) {
-    std::string what = fmt::format("unable to copy {} to {}", relative, m_remote);
+    std::string what = fmt::format("copy {} to {}", relative, m_remote);
     auto there = m_daemon->call_ok(
         "operations/stat", {{"fs", fs()}, {"remote", relative}, {"opt", file_options()}}, what);
     if (!there) {
         return std::unexpected(there.error());
+    }
+    if (!there->contains("item")) {
+        return util::fail(ExitCode::temporary, "{}: rclone's answer has no item", what);
     }
     if (!(*there)["item"].is_null()) {
         return Sent::exists;
@@ -252,7 +259,7 @@ Expected<void> RcloneReplicaStore::copy_existing(ReplicatePhase phase,
            {"CheckSum", true},
            {"NoTraverse", true},
            {"NoUpdateModTime", true}}}},
-        fmt::format("unable to copy {} to {}: files there already", to_string(phase), m_remote)));
+        fmt::format("copy {} to {}: files there already", to_string(phase), m_remote)));
     return {};
 }
 
@@ -262,9 +269,10 @@ CopyOutcome RcloneReplicaStore::copy(ReplicatePhase phase, const std::vector<std
     std::uint64_t verified_bytes = 0;
     std::vector<std::string> batch =
         verified_files(files, verifier, before_each, outcome, verified_bytes);
-    // Two at a time (parallel_for's limit on this machine's cores): the wait is the network's.
+    // 8 at a time, as rclone's checkers: the time goes to waiting for the server.
     std::vector<std::optional<Expected<Sent>>> results(batch.size());
-    util::parallel_for(batch.size(), 4, [&](std::size_t i) { results[i] = copy_one(batch[i]); });
+    util::parallel_for_waiting(batch.size(), k_copy_workers,
+                               [&](std::size_t i) { results[i] = copy_one(batch[i]); });
     std::vector<std::string> existing;
     for (std::size_t i = 0; i < batch.size(); ++i) {
         const auto& result = *results[i];

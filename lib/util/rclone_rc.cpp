@@ -39,6 +39,13 @@ bool permanent_message(std::string_view message) {
     return false;
 }
 
+// "unable to POST to rclone: ..." -> "POST to rclone: ...", for a message that says "unable to"
+// once.
+std::string without_unable(const std::string& message) {
+    constexpr std::string_view k_prefix = "unable to ";
+    return message.starts_with(k_prefix) ? message.substr(k_prefix.size()) : message;
+}
+
 } // namespace
 
 std::string RcloneReply::error() const {
@@ -57,7 +64,8 @@ ExitCode rclone_error_class(const RcloneReply& reply) {
 
 Expected<std::unique_ptr<RcloneDaemon>> RcloneDaemon::start(const RcloneDaemonOptions& options) {
     std::unique_ptr<RcloneDaemon> daemon(new RcloneDaemon());
-    auto dir = TempDir::create_in_tmp("rclone-rcd");
+    auto dir = options.parent_dir.empty() ? TempDir::create_in_tmp("rclone-rcd")
+                                          : TempDir::create(options.parent_dir + "/rclone-rcd-");
     // A socket path must fit sun_path (108 bytes): a long TMPDIR falls back to /tmp.
     if (dir && (dir->path() / "sock").string().size() >= sizeof(sockaddr_un{}.sun_path)) {
         dir = TempDir::create("/tmp/rclone-rcd-");
@@ -151,14 +159,15 @@ Expected<RcloneReply> RcloneDaemon::call(std::string_view method, const Json& pa
     request.reply_limit = std::numeric_limits<std::size_t>::max();
     auto reply = curl_post(request);
     if (!reply) {
-        return fail(ExitCode::temporary, "rclone rcd {}: {}", method, reply.error().message());
+        return fail(ExitCode::temporary, "call rclone rcd {}: {}", method,
+                    without_unable(reply.error().message()));
     }
     RcloneReply out;
     out.status = reply->status;
     out.body = Json::parse(reply->body, nullptr, false);
     if (out.body.is_discarded() || !out.body.is_object()) {
-        return fail(ExitCode::temporary, "rclone rcd {}: HTTP {} without a JSON object", method,
-                    reply->status);
+        return fail(ExitCode::temporary, "read rclone rcd's answer to {}: HTTP {} without JSON",
+                    method, reply->status);
     }
     return out;
 }
@@ -188,8 +197,8 @@ Expected<long> RcloneDaemon::stream(std::string_view fs, std::string_view path,
     request.sink = sink;
     auto reply = curl_post(request);
     if (!reply) {
-        return fail(ExitCode::temporary, "rclone rcd: read {}/{}: {}", fs, path,
-                    reply.error().message());
+        return fail(ExitCode::temporary, "read {}{} through rclone rcd: {}", fs, path,
+                    without_unable(reply.error().message()));
     }
     return reply->status;
 }

@@ -28,6 +28,8 @@ struct RcloneDaemonOptions {
     // --rc-serve: objects readable with stream() (GET /[remote:path]/file).
     bool serve = false;
     std::chrono::milliseconds start_timeout{15000};
+    // Where its private directory goes; empty: $TMPDIR (or /tmp).
+    std::string parent_dir;
 };
 
 // What an rc call answered: its HTTP status and its JSON object (on an error, rclone's
