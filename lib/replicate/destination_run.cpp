@@ -180,7 +180,7 @@ bool DestinationRun::check_config() {
         fail(opened.error());
         return false;
     }
-    auto config = m_store->read_config();
+    auto config = m_store->read_config(*m_ctx.source.config);
     if (!config) {
         fail(config.error());
         return false;

@@ -96,7 +96,7 @@ Expected<void> LocalReplicaStore::open() {
     return {};
 }
 
-Expected<std::optional<std::string>> LocalReplicaStore::read_config() {
+Expected<std::optional<std::string>> LocalReplicaStore::read_config(std::string_view /*expected*/) {
     std::string path = (m_dir / "config").string();
     auto fd = util::open_fd(path, O_RDONLY | O_NOFOLLOW);
     if (!fd) {

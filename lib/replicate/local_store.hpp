@@ -27,7 +27,7 @@ public:
     std::string_view kind() const override { return "local"; }
     const std::string& target() const override { return m_target; }
     util::Expected<void> open() override;
-    util::Expected<std::optional<std::string>> read_config() override;
+    util::Expected<std::optional<std::string>> read_config(std::string_view expected) override;
     util::Expected<ReplicaListing> list() override;
     CopyOutcome copy(ReplicatePhase phase, const std::vector<std::string>& files,
                      SourceVerifier& verifier, const CopyHook& before_each) override;

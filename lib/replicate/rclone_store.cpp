@@ -2,11 +2,11 @@
 
 #include "state/replicate_ledger.hpp"
 #include "util/fs.hpp"
+#include "util/parallel.hpp"
+#include "util/sha256.hpp"
 
 #include <algorithm>
 #include <cstdlib>
-#include <set>
-#include <unistd.h>
 
 namespace backup::core {
 
@@ -27,126 +27,17 @@ RcloneReplicaStore::RcloneReplicaStore(std::string remote, std::string source_ro
 
 namespace {
 
-// rclone's own message: the last line that says what failed, without its timestamp.
-std::string rclone_reason(const util::ProcessResult& result) {
-    std::string chosen;
-    std::string last;
-    std::size_t start = 0;
-    const std::string& text = result.err;
-    while (start < text.size()) {
-        auto end = text.find('\n', start);
-        if (end == std::string::npos) {
-            end = text.size();
-        }
-        std::string line = text.substr(start, end - start);
-        start = end + 1;
-        // "2024/05/01 03:00:00 ERROR : ..." -> "ERROR : ..."
-        if (line.size() > 20 && line[4] == '/' && line[7] == '/' && line[13] == ':') {
-            line = line.substr(20);
-        }
-        if (line.find_first_not_of(" \t") == std::string::npos) {
-            continue;
-        }
-        last = line;
-        if (line.starts_with("Failed to") || line.starts_with("ERROR")) {
-            chosen = line;
-        }
-    }
-    std::string reason = chosen.empty() ? last : chosen;
-    return reason.empty() ? result.describe() : fmt::format("{} ({})", reason, result.describe());
+using util::Json;
+
+// A restic config is a few hundred bytes; anything far larger is not one, and is not kept.
+constexpr std::size_t k_max_config_size = 1 << 20;
+constexpr std::size_t k_copy_workers = 8;
+
+// Per file: no modification times or MIME types (which cost nothing on S3, but a request on
+// some backends), files only (a HEAD, no listing).
+Json file_options() {
+    return {{"filesOnly", true}, {"noModTime", true}, {"noMimeType", true}};
 }
-
-ExitCode rclone_exit_class(const util::ProcessResult& result) {
-    int code = result.exit_code();
-    return code == 1 || code == 6 || code == 7 ? ExitCode::permanent : ExitCode::temporary;
-}
-
-} // namespace
-
-Expected<util::ProcessResult> RcloneReplicaStore::run(std::vector<std::string> args,
-                                                      std::string_view what) {
-    util::SpawnOptions options;
-    options.argv = {m_settings.program};
-    options.argv.insert(options.argv.end(), args.begin(), args.end());
-    options.env = m_settings.env;
-    // Same process group as this process: a group kill of restic-replicate stops rclone too,
-    // instead of leaving it uploading on its own.
-    options.new_process_group = false;
-    options.kill_group_after_exit = false;
-    auto result = util::run(options);
-    if (!result) {
-        return std::unexpected(result.error().with_context(what));
-    }
-    return result;
-}
-
-Expected<void> RcloneReplicaStore::open() {
-    m_scratch.emplace(TRY(util::TempDir::create_in_tmp("restic-replicate")));
-    return {};
-}
-
-Expected<std::optional<std::string>> RcloneReplicaStore::read_config() {
-    fs::path local = m_scratch->path() / "config";
-    std::error_code ec;
-    fs::remove(local, ec);
-    auto result =
-        TRY(run({"copyto", "-q", "--retries", "1", rclone_join(m_remote, "config"), local.string()},
-                "read the config"));
-    // 3: "directory not found", a bucket or path that does not exist yet: no config.
-    if (result.exit_code() == 3) {
-        return std::optional<std::string>{};
-    }
-    if (!result.success()) {
-        return util::fail(rclone_exit_class(result), "read {}: rclone copyto: {}",
-                          rclone_join(m_remote, "config"), rclone_reason(result));
-    }
-    if (!fs::exists(local, ec)) {
-        return std::optional<std::string>{}; // rclone copies nothing for a missing file
-    }
-    // A config was read from it: the bucket exists, and the rest of the run's rclone commands
-    // need not ask (S3: one request per command fewer). Without a config the copies still check
-    // and create the bucket, as a first run needs. A bucket deleted meanwhile fails the copy.
-    m_settings.env.insert_or_assign("RCLONE_S3_NO_CHECK_BUCKET", "true");
-    return std::optional<std::string>(TRY(util::read_file(local.string())));
-}
-
-Expected<ReplicaListing> RcloneReplicaStore::list() {
-    auto result = TRY(run({"lsf", "-q", "--retries", "1", "-R", "--files-only", "--format", "ps",
-                           "--separator", ";", m_remote},
-                          "list the destination"));
-    ReplicaListing listing;
-    if (result.exit_code() == 3) {
-        return listing; // nothing there yet
-    }
-    if (!result.success()) {
-        return util::fail(rclone_exit_class(result), "list {}: rclone lsf: {}", m_remote,
-                          rclone_reason(result));
-    }
-    std::size_t start = 0;
-    const std::string& out = result.out;
-    while (start < out.size()) {
-        auto end = out.find('\n', start);
-        if (end == std::string::npos) {
-            end = out.size();
-        }
-        std::string_view line(out.data() + start, end - start);
-        start = end + 1;
-        auto separator = line.rfind(';');
-        if (separator == std::string_view::npos) {
-            continue;
-        }
-        std::string relative(line.substr(0, separator));
-        if (!replicate_phase(classify_repository_path(relative))) {
-            continue;
-        }
-        std::uint64_t size =
-            std::strtoull(std::string(line.substr(separator + 1)).c_str(), nullptr, 10);
-        listing.files.push_back({std::move(relative), size});
-    }
-    return listing;
-}
-
-namespace {
 
 // The files of a batch that verify, in order; the others go into outcome (vanished, refused).
 std::vector<std::string> verified_files(const std::vector<std::string>& files,
@@ -175,29 +66,6 @@ std::vector<std::string> verified_files(const std::vector<std::string>& files,
     return batch;
 }
 
-// The files rclone -v reported sending: "... INFO  : data/ab/ab12...: Copied (new)".
-std::set<std::string> copied_by_rclone(const std::string& log) {
-    constexpr std::string_view k_marker = "INFO  : ";
-    constexpr std::string_view k_copied = ": Copied (new)";
-    std::set<std::string> files;
-    std::size_t start = 0;
-    while (start < log.size()) {
-        auto end = log.find('\n', start);
-        if (end == std::string::npos) {
-            end = log.size();
-        }
-        std::string_view line(log.data() + start, end - start);
-        start = end + 1;
-        auto at = line.find(k_marker);
-        if (at == std::string_view::npos || !line.ends_with(k_copied)) {
-            continue;
-        }
-        line = line.substr(at + k_marker.size());
-        files.emplace(line.substr(0, line.size() - k_copied.size()));
-    }
-    return files;
-}
-
 // The batch as rclone's --files-from-raw file, one path a line, in scratch.
 util::Expected<std::string> write_file_list(const fs::path& scratch, std::string_view name,
                                             const std::vector<std::string>& files) {
@@ -211,7 +79,109 @@ util::Expected<std::string> write_file_list(const fs::path& scratch, std::string
     return list.string();
 }
 
+// The rclone fs for the source directory: a local path.
+std::string source_fs(const std::string& root) {
+    return root.ends_with('/') ? root : root + "/";
+}
+
 } // namespace
+
+std::optional<std::string> rclone_with_option(std::string_view remote, std::string_view option) {
+    // ":s3,opt=x:bucket" (an on-the-fly remote) or "name,opt=x:path": options end at the ':'
+    // after the name.
+    auto colon = remote.find(':', remote.starts_with(':') ? 1 : 0);
+    if (colon == std::string_view::npos) {
+        return std::nullopt;
+    }
+    std::string_view name = remote.substr(0, colon);
+    if (name.find_first_of("'\"") != std::string_view::npos) {
+        return std::nullopt;
+    }
+    return fmt::format("{},{}{}", name, option, remote.substr(colon));
+}
+
+Expected<void> RcloneReplicaStore::open() {
+    m_scratch.emplace(TRY(util::TempDir::create_in_tmp("restic-replicate")));
+    util::RcloneDaemonOptions options;
+    options.program = m_settings.program;
+    options.env = m_settings.env;
+    options.flags = {"--s3-no-head"};
+    options.serve = true;
+    auto daemon = util::RcloneDaemon::start(options);
+    if (!daemon) {
+        return std::unexpected(daemon.error().with_context(fmt::format("use {}", m_remote)));
+    }
+    m_daemon = std::move(*daemon);
+    m_fs = m_remote.ends_with(':') || m_remote.ends_with('/') ? m_remote : m_remote + "/";
+    m_fs_known = rclone_with_option(m_fs, "no_check_bucket=true").value_or(m_fs);
+    return {};
+}
+
+Expected<std::optional<std::string>> RcloneReplicaStore::read_config(std::string_view expected) {
+    std::string what = fmt::format("read {}", rclone_join(m_remote, "config"));
+    Json options = file_options();
+    options["showHash"] = true;
+    options["hashTypes"] = Json::array({"md5"});
+    auto reply = TRY(
+        m_daemon->call("operations/stat", {{"fs", m_fs}, {"remote", "config"}, {"opt", options}}));
+    if (reply.status == 404) {
+        return std::optional<std::string>{}; // a bucket or path that does not exist yet
+    }
+    if (!reply.ok()) {
+        return util::fail(util::rclone_error_class(reply), "{}: {}", what, reply.error());
+    }
+    if (!reply.body.contains("item")) {
+        return util::fail(ExitCode::temporary, "{}: rclone's answer has no item", what);
+    }
+    const Json& item = reply.body["item"];
+    if (item.is_null()) {
+        return std::optional<std::string>{};
+    }
+    m_bucket_known = true;
+    std::string md5 = item.contains("Hashes") ? item["Hashes"].value("md5", "") : "";
+    if (item.value("Size", std::int64_t{-1}) == static_cast<std::int64_t>(expected.size()) &&
+        !md5.empty() && md5 == util::md5_hex(expected)) {
+        return std::optional<std::string>(std::string(expected)); // the same bytes
+    }
+    std::string content;
+    auto status = TRY(m_daemon->stream(
+        m_fs, "config",
+        [&](std::string_view chunk) {
+            content.append(chunk);
+            return content.size() <= k_max_config_size;
+        },
+        std::chrono::milliseconds{0}));
+    if (status != 200) {
+        return util::fail(ExitCode::temporary, "{}: rclone answered HTTP {}", what, status);
+    }
+    return std::optional<std::string>(std::move(content));
+}
+
+Expected<ReplicaListing> RcloneReplicaStore::list() {
+    Json options = file_options();
+    options["recurse"] = true;
+    auto reply =
+        TRY(m_daemon->call("operations/list", {{"fs", m_fs}, {"remote", ""}, {"opt", options}}));
+    ReplicaListing listing;
+    if (reply.status == 404) {
+        return listing; // nothing there yet
+    }
+    if (!reply.ok()) {
+        return util::fail(util::rclone_error_class(reply), "list {}: {}", m_remote, reply.error());
+    }
+    for (const auto& item : reply.body["list"]) {
+        std::string relative = item.value("Path", "");
+        if (!replicate_phase(classify_repository_path(relative))) {
+            continue;
+        }
+        std::int64_t size = item.value("Size", std::int64_t{0});
+        listing.files.push_back({std::move(relative), static_cast<std::uint64_t>(size)});
+    }
+    if (!listing.files.empty()) {
+        m_bucket_known = true;
+    }
+    return listing;
+}
 
 RemoveOutcome RcloneReplicaStore::remove(ReplicatePhase phase,
                                          const std::vector<std::string>& files) {
@@ -235,75 +205,112 @@ RemoveOutcome RcloneReplicaStore::remove(ReplicatePhase phase,
         return outcome;
     }
     // --files-from-raw: rclone looks up each listed file (no listing of the remote); one that
-    // is not there is skipped without error. --retries 1 as for every other command: the next
-    // run retries, and rclone's own 3 rounds of a failing batch hold the run lock for minutes
-    // (versitygw answering 500: about 4 minutes a round with the default low-level retries).
-    auto result = run({"delete", "-q", "--retries", "1", "--files-from-raw", *list, m_remote},
-                      fmt::format("delete {} from {}", to_string(phase), m_remote));
-    if (!result) {
-        outcome.error = result.error();
-        return outcome;
-    }
-    if (!result->success()) {
+    // is not there is skipped without error.
+    auto deleted = m_daemon->call_ok(
+        "operations/delete", {{"fs", fs()}, {"_filter", {{"FilesFromRaw", {*list}}}}},
+        fmt::format("delete {} from {}: rclone delete", to_string(phase), m_remote));
+    if (!deleted) {
         // Which files went is unknown: none leaves the ledger, the next run deletes them again.
-        outcome.error =
-            util::Error(rclone_exit_class(*result),
-                        fmt::format("unable to delete {} from {}: rclone delete: {}",
-                                    to_string(phase), m_remote, rclone_reason(*result)));
+        outcome.error = deleted.error();
         return outcome;
     }
     outcome.removed = files;
     return outcome;
 }
 
+Expected<RcloneReplicaStore::Sent> RcloneReplicaStore::copy_one(const std::string& relative) {
+    std::string what = fmt::format("copy {} to {}", relative, m_remote);
+    auto there = m_daemon->call_ok(
+        "operations/stat", {{"fs", fs()}, {"remote", relative}, {"opt", file_options()}}, what);
+    if (!there) {
+        return std::unexpected(there.error());
+    }
+    if (!there->contains("item")) {
+        return util::fail(ExitCode::temporary, "{}: rclone's answer has no item", what);
+    }
+    if (!(*there)["item"].is_null()) {
+        return Sent::exists;
+    }
+    // Known absent a moment ago: rclone need not look again (--no-check-dest).
+    auto reply = TRY(m_daemon->call("operations/copyfile", {{"srcFs", source_fs(m_source_root)},
+                                                            {"srcRemote", relative},
+                                                            {"dstFs", fs()},
+                                                            {"dstRemote", relative},
+                                                            {"_config", {{"NoCheckDest", true}}}}));
+    if (reply.status == 404) {
+        return Sent::vanished; // gone from the source (a prune while this runs)
+    }
+    if (!reply.ok()) {
+        return util::fail(util::rclone_error_class(reply), "{}: {}", what, reply.error());
+    }
+    return Sent::sent;
+}
+
+Expected<void> RcloneReplicaStore::copy_existing(ReplicatePhase phase,
+                                                 const std::vector<std::string>& files) {
+    auto list = TRY(write_file_list(m_scratch->path(), to_string(phase), files));
+    TRY(m_daemon->call_ok(
+        "sync/copy",
+        {{"srcFs", source_fs(m_source_root)},
+         {"dstFs", fs()},
+         {"_filter", {{"FilesFromRaw", {list}}}},
+         {"_config",
+          {{"Immutable", true},
+           {"CheckSum", true},
+           {"NoTraverse", true},
+           {"NoUpdateModTime", true}}}},
+        fmt::format("copy {} to {}: files there already", to_string(phase), m_remote)));
+    return {};
+}
+
 CopyOutcome RcloneReplicaStore::copy(ReplicatePhase phase, const std::vector<std::string>& files,
                                      SourceVerifier& verifier, const CopyHook& before_each) {
     CopyOutcome outcome;
-    std::uint64_t bytes = 0;
-    std::vector<std::string> batch = verified_files(files, verifier, before_each, outcome, bytes);
-    if (batch.empty()) {
-        return outcome;
-    }
-    auto list = write_file_list(m_scratch->path(), to_string(phase), batch);
-    if (!list) {
-        outcome.error = list.error();
-        return outcome;
-    }
-    // -v: rclone names each file it sends ("Copied (new)"); the others were there already.
-    auto result =
-        run({"copy", "-v", "--stats-log-level", "DEBUG", "--files-from-raw", *list, "--immutable",
-             "--checksum", "--no-traverse", "--no-update-modtime", m_source_root, m_remote},
-            fmt::format("copy {} to {}", to_string(phase), m_remote));
-    if (!result) {
-        outcome.error = result.error();
-        return outcome;
-    }
-    if (!result->success()) {
-        // Which files made it is unknown: none is recorded, the next run sends them again
-        // (rclone skips those already there with the same checksum).
-        outcome.error =
-            util::Error(rclone_exit_class(*result),
-                        fmt::format("unable to copy {} to {}: rclone copy: {}", to_string(phase),
-                                    m_remote, rclone_reason(*result)));
-        return outcome;
-    }
-    // rclone skips a listed file that is gone (a prune while it ran): only files still at the
-    // source can be known to have arrived.
-    std::set<std::string> sent = copied_by_rclone(result->err);
-    for (const auto& relative : batch) {
-        std::string path = (fs::path(m_source_root) / relative).string();
-        if (::access(path.c_str(), F_OK) == 0) {
-            outcome.present.push_back(relative);
-            ++outcome.sent;
-            if (!sent.contains(relative)) {
-                outcome.found.insert(relative);
+    std::uint64_t verified_bytes = 0;
+    std::vector<std::string> batch =
+        verified_files(files, verifier, before_each, outcome, verified_bytes);
+    // 8 at a time, as rclone's checkers: the time goes to waiting for the server.
+    std::vector<std::optional<Expected<Sent>>> results(batch.size());
+    util::parallel_for_waiting(batch.size(), k_copy_workers,
+                               [&](std::size_t i) { results[i] = copy_one(batch[i]); });
+    std::vector<std::string> existing;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        const auto& result = *results[i];
+        if (!result) {
+            if (!outcome.error) {
+                outcome.error = result.error();
             }
-        } else {
-            outcome.vanished.push_back(relative);
-            bytes -= std::min(bytes, verifier.find(relative) ? verifier.find(relative)->size : 0);
+            continue;
+        }
+        switch (*result) {
+        case Sent::sent:
+            outcome.present.push_back(batch[i]);
+            ++outcome.sent;
+            outcome.bytes += verifier.find(batch[i]) ? verifier.find(batch[i])->size : 0;
+            break;
+        case Sent::exists:
+            existing.push_back(batch[i]);
+            break;
+        case Sent::vanished:
+            outcome.vanished.push_back(batch[i]);
+            break;
         }
     }
-    outcome.bytes = bytes;
+    if (!existing.empty() && !outcome.error) {
+        if (auto same = copy_existing(phase, existing); !same) {
+            outcome.error = same.error();
+        } else {
+            // Found there, the same: not copied by this run, so never retention's to delete.
+            for (auto& relative : existing) {
+                outcome.found.insert(relative);
+                outcome.present.push_back(std::move(relative));
+                ++outcome.already_there;
+            }
+        }
+    }
+    if (phase == ReplicatePhase::config && !outcome.present.empty()) {
+        m_bucket_known = true;
+    }
     return outcome;
 }
 

@@ -46,15 +46,15 @@ struct CopyOutcome {
     // Now at the destination, in the order they arrived: sent, or (local) found there already
     // with the same content. Only these may go into the ledger.
     std::vector<std::string> present;
-    std::size_t sent = 0;    // files sent (rclone: sent or found identical by rclone)
+    std::size_t sent = 0;    // files sent
     std::uint64_t bytes = 0; // bytes of the files sent
     std::size_t already_there = 0;
     std::vector<std::string> vanished; // gone from the source: skipped
     std::vector<std::string> refused;  // corrupt or unreadable at the source: never sent
     std::optional<util::Error> error;  // the batch stopped (present holds what made it)
     // Of present, the files that were already at the destination (local: same content found
-    // there): not copied by this run, so never to be deleted by retention. rclone: the files it
-    // did not report as "Copied (new)".
+    // there): not copied by this run, so never to be deleted by retention. rclone: the files
+    // that existed there, the same size and hash.
     std::set<std::string> found;
 };
 
@@ -79,8 +79,10 @@ public:
     // the destination: 111 for a missing directory (a disk not mounted), a lock held or an
     // unreachable remote.
     virtual util::Expected<void> open() = 0;
-    // The destination's config, or nullopt when it has none.
-    virtual util::Expected<std::optional<std::string>> read_config() = 0;
+    // The destination's config, or nullopt when it has none. expected is the source's: a store
+    // may answer with it without reading when the hash it keeps of its config (S3: the MD5)
+    // shows the two are the same bytes.
+    virtual util::Expected<std::optional<std::string>> read_config(std::string_view expected) = 0;
     // Every repository file the destination holds (a full listing). A local store also removes
     // the temporary files of this tool that a killed run left behind.
     virtual util::Expected<ReplicaListing> list() = 0;

@@ -73,9 +73,12 @@ util::Expected<void> deliver_webhook(const NotifyTarget& target, const NotifyMes
         }
     }
     auto request = webhook_request(message, target.format, bearer);
-    util::CurlPost post{url_with_path_suffix(url, request.url_suffix), request.headers,
-                        request.body, target.ca_file,
-                        std::chrono::duration_cast<std::chrono::milliseconds>(target.timeout)};
+    util::CurlPost post;
+    post.url = url_with_path_suffix(url, request.url_suffix);
+    post.headers = request.headers;
+    post.body = request.body;
+    post.ca_file = target.ca_file;
+    post.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(target.timeout);
     auto reply = util::curl_post(post);
     if (!reply) {
         return failed(target, reply.error().code(), reason(reply.error()));

@@ -29,13 +29,26 @@ void global_init() {
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+struct ReplyTarget {
+    const CurlPost* request;
+    std::string* body;
+    CURL* curl;
+};
+
 std::size_t collect_reply(char* data, std::size_t size, std::size_t count, void* user) {
-    auto* body = static_cast<std::string*>(user);
+    auto* target = static_cast<ReplyTarget*>(user);
     std::size_t n = size * count;
+    long status = 0;
+    curl_easy_getinfo(target->curl, CURLINFO_RESPONSE_CODE, &status);
+    // Only a success's body is streamed; an error's is kept like any reply, for its message.
+    if (target->request->sink && status >= 200 && status < 300) {
+        return target->request->sink(std::string_view(data, n)) ? n : 0;
+    }
     // Only the start of a long reply is kept; returning n goes on reading, so the status line
     // of a server that answers at length still counts.
-    if (body->size() < k_curl_reply_limit) {
-        body->append(data, std::min(n, k_curl_reply_limit - body->size()));
+    std::size_t limit = target->request->reply_limit;
+    if (target->body->size() < limit) {
+        target->body->append(data, std::min(n, limit - target->body->size()));
     }
     return n;
 }
@@ -63,12 +76,13 @@ std::string url_host(const std::string& url) {
 Expected<CurlReply> curl_post(const CurlPost& request) {
     global_init();
     std::string host = url_host(request.url);
+    std::string_view verb = request.get ? "GET from" : "POST to";
     if (host.empty()) {
-        return fail(ExitCode::permanent, "POST to a URL that does not parse");
+        return fail(ExitCode::permanent, "{} a URL that does not parse", verb);
     }
     std::unique_ptr<CURL, EasyFree> curl(curl_easy_init());
     if (!curl) {
-        return fail(ExitCode::temporary, "POST to {}: libcurl could not start", host);
+        return fail(ExitCode::temporary, "{} {}: libcurl could not start", verb, host);
     }
     // A body of any size goes at once: no "Expect: 100-continue" round trip.
     std::vector<std::string> lines = request.headers;
@@ -76,11 +90,11 @@ Expected<CurlReply> curl_post(const CurlPost& request) {
     std::unique_ptr<curl_slist, SlistFree> headers;
     for (const auto& header : lines) {
         if (!header_is_safe(header)) {
-            return fail(ExitCode::permanent, "POST to {}: a header holds a line break", host);
+            return fail(ExitCode::permanent, "{} {}: a header holds a line break", verb, host);
         }
         curl_slist* grown = curl_slist_append(headers.get(), header.c_str());
         if (grown == nullptr) {
-            return fail(ExitCode::temporary, "POST to {}: out of memory", host);
+            return fail(ExitCode::temporary, "{} {}: out of memory", verb, host);
         }
         (void)headers.release(); // grown is the same list, one longer
         headers.reset(grown);
@@ -98,20 +112,30 @@ Expected<CurlReply> curl_post(const CurlPost& request) {
         curl_easy_setopt(c, CURLOPT_CAINFO, request.ca_file.c_str());
     }
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(request.timeout.count()));
+    long timeout = static_cast<long>(request.timeout.count());
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout > 0 ? timeout : 30000L);
+    if (!request.unix_socket.empty()) {
+        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, request.unix_socket.c_str());
+    }
     curl_easy_setopt(c, CURLOPT_USERAGENT, agent.c_str());
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, request.body.data());
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+    if (request.get) {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, request.body.data());
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                         static_cast<curl_off_t>(request.body.size()));
+    }
+    ReplyTarget target{&request, &reply.body, c};
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_reply);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply.body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &target);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
     CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK) {
         return fail(rc == CURLE_URL_MALFORMAT ? ExitCode::permanent : ExitCode::temporary,
-                    "POST to {}: {}", host, error[0] != '\0' ? error : curl_easy_strerror(rc));
+                    "{} {}: {}", verb, host, error[0] != '\0' ? error : curl_easy_strerror(rc));
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply.status);
     return reply;

@@ -10,11 +10,11 @@
 
 namespace backup::util {
 
-void parallel_for(std::size_t count, std::size_t max_workers,
+namespace {
+
+void run_parallel(std::size_t count, std::size_t max_workers,
                   const std::function<void(std::size_t)>& work) {
-    std::size_t cores = std::max<std::size_t>(1, std::thread::hardware_concurrency());
-    std::size_t workers =
-        std::clamp<std::size_t>(std::min(max_workers, cores), 1, std::max<std::size_t>(count, 1));
+    std::size_t workers = std::clamp<std::size_t>(max_workers, 1, std::max<std::size_t>(count, 1));
     std::atomic<std::size_t> next{0};
     std::atomic<bool> stop{false};
     std::exception_ptr first;
@@ -45,6 +45,19 @@ void parallel_for(std::size_t count, std::size_t max_workers,
     if (first) {
         std::rethrow_exception(first);
     }
+}
+
+} // namespace
+
+void parallel_for(std::size_t count, std::size_t max_workers,
+                  const std::function<void(std::size_t)>& work) {
+    std::size_t cores = std::max<std::size_t>(1, std::thread::hardware_concurrency());
+    run_parallel(count, std::min(max_workers, cores), work);
+}
+
+void parallel_for_waiting(std::size_t count, std::size_t max_workers,
+                          const std::function<void(std::size_t)>& work) {
+    run_parallel(count, max_workers, work);
 }
 
 } // namespace backup::util

@@ -13,4 +13,9 @@ namespace backup::util {
 void parallel_for(std::size_t count, std::size_t max_workers,
                   const std::function<void(std::size_t)>& work);
 
+// As parallel_for, for work that mostly waits (on a server, on the network): up to max_workers
+// threads whatever the number of cores.
+void parallel_for_waiting(std::size_t count, std::size_t max_workers,
+                          const std::function<void(std::size_t)>& work);
+
 } // namespace backup::util

@@ -88,6 +88,15 @@ std::string sha256_hex(std::string_view data) {
     return to_hex(hash.finish());
 }
 
+std::string md5_hex(std::string_view data) {
+    std::array<std::uint8_t, EVP_MAX_MD_SIZE> digest{};
+    unsigned int size = 0;
+    if (EVP_Digest(data.data(), data.size(), digest.data(), &size, EVP_md5(), nullptr) != 1) {
+        throw std::runtime_error("EVP_Digest(MD5) failed");
+    }
+    return to_hex(digest.data(), size);
+}
+
 Expected<FileHash> sha256_fd(int fd, const std::string& what, bool drop_cache) {
     constexpr std::size_t k_chunk = 1 << 20;
     // One buffer per thread, not one per file: most packs are a few MiB, and the audit hashes

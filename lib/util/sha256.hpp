@@ -38,6 +38,10 @@ std::string to_hex(const Sha256::Digest& digest);
 // The SHA-256 of data, as 64 lowercase hex characters.
 std::string sha256_hex(std::string_view data);
 
+// The MD5 of data, as 32 lowercase hex characters: only to compare with the hash that a store
+// reports (an S3 ETag), never to name or verify anything of ours.
+std::string md5_hex(std::string_view data);
+
 struct FileHash {
     std::string hex;        // 64 lowercase hex characters
     std::uint64_t size = 0; // bytes hashed

@@ -7,9 +7,11 @@
 #include "util/json.hpp"
 #include "util/random.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <iterator>
 #include <set>
 
 using namespace backup;
@@ -273,6 +275,95 @@ TEST_CASE("replicate: a destination holding another repository's config is refus
         auto refused = run_replicate({repository.string(), foreign.string()}, env);
         CHECK(refused.exit_code() == 100);
         CHECK(compare_trees(foreign_copy, foreign).empty());
+    }
+    require_no_processes(dir->path());
+}
+
+TEST_CASE("replicate: files already at an S3 destination are taken when the same and never "
+          "overwritten when they differ",
+          "[replicate][rclone]") {
+    require_program("rclone");
+    auto dir = util::TempDir::create_in_tmp("e2e-replicate-existing");
+    REQUIRE(dir);
+    {
+        VersitygwServer offsite(dir->path() / "offsite");
+        fs::path repository = dir->path() / "repo";
+        auto client = make_restic_client(dir->path() / "client", repository.string());
+        client.run({"init"});
+        fs::path source = dir->path() / "source";
+        write_random_files(source, "file", 20, 4096);
+        client.run({"backup", source.string()});
+        Environment env = with_remote(base_environment(), "OFFSITE", offsite);
+        // TMPDIR here: the check at the end also sees an rclone rcd that outlived its run.
+        fs::create_directories(dir->path() / "tmp");
+        env["TMPDIR"] = (dir->path() / "tmp").string();
+
+        std::vector<std::string> args = {"--state-dir", (dir->path() / "state").string(),
+                                         repository.string(), "offsite:replica/web1"};
+        REQUIRE(run_replicate(args, env).exit_code() == 0);
+
+        // After the run, behind its back (its ledger does not know them): the next backup's new
+        // pack put there as it is, its new index file with other bytes.
+        auto before = repository_files(repository);
+        write_random_files(source, "more", 5, 4096);
+        client.run({"backup", source.string()});
+        auto files = repository_files(repository);
+        std::vector<std::string> added;
+        std::set_difference(files.begin(), files.end(), before.begin(), before.end(),
+                            std::back_inserter(added));
+        auto first_of = [&](std::string_view kind) {
+            auto it = std::find_if(added.begin(), added.end(),
+                                   [&](const auto& f) { return f.starts_with(kind); });
+            REQUIRE(it != added.end());
+            return *it;
+        };
+        std::string pack = first_of("data/");
+        std::string index = first_of("index/");
+        std::string snapshot = first_of("snapshots/");
+        auto put = run_cmd({"rclone", "copyto", "-q", (repository / pack).string(),
+                            "offsite:replica/web1/" + pack},
+                           env);
+        REQUIRE(put.exit_code() == 0);
+        fs::path other = dir->path() / "other-bytes";
+        REQUIRE(util::atomic_write(other.string(), "not this index\n", 0600));
+        put = run_cmd({"rclone", "copyto", "-q", other.string(), "offsite:replica/web1/" + index},
+                      env);
+        REQUIRE(put.exit_code() == 0);
+
+        auto refused = run_replicate(args, env);
+        INFO(refused.out + refused.err);
+        CHECK(refused.exit_code() == 100); // its only destination failed for good
+        CHECK(refused.err.find("immutable") != std::string::npos);
+        fs::path bucket = offsite.data_dir() / "replica" / "web1";
+        auto kept = util::read_file((bucket / index).string());
+        REQUIRE(kept);
+        CHECK(*kept == "not this index\n");
+        CHECK_FALSE(fs::exists(bucket / snapshot)); // the phase after the failed one waits
+
+        // Once the differing file is gone, the next run completes the replica; the pack found
+        // there stays a file that was found, not one that was copied.
+        REQUIRE(run_cmd({"rclone", "deletefile", "-q", "offsite:replica/web1/" + index}, env)
+                    .exit_code() == 0);
+        auto next = run_replicate(args, env);
+        INFO(next.out + next.err);
+        CHECK(next.exit_code() == 0);
+        CHECK(repository_files(bucket) == files);
+        std::string id = pack.substr(pack.rfind('/') + 1);
+        int ledgers = 0;
+        for (const auto& entry : fs::directory_iterator(dir->path() / "state" / "replicate")) {
+            auto json = util::read_json_file(entry.path().string());
+            if (entry.path().extension() == ".json" && json && json->contains("copied")) {
+                ++ledgers;
+                CHECK((*json)["files"]["data"].size() == (*json)["copied"]["data"].size() + 1);
+                CHECK_FALSE((*json)["copied"]["data"].contains(id));
+            }
+        }
+        CHECK(ledgers == 1);
+        auto remote = client_at(client, "s3:" + offsite.endpoint() + "/replica/web1",
+                                dir->path() / "cache-s3");
+        remote.env["AWS_ACCESS_KEY_ID"] = offsite.access_key();
+        remote.env["AWS_SECRET_ACCESS_KEY"] = offsite.secret_key();
+        remote.run({"--no-cache", "check", "-q"});
     }
     require_no_processes(dir->path());
 }
