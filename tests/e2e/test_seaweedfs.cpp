@@ -69,7 +69,7 @@ std::uintmax_t volume_bytes(const fs::path& dir) {
 
 } // namespace
 
-TEST_CASE("restic backs up to a SeaweedFS cluster; a read-only key lists and cannot write",
+TEST_CASE("restic backs up to a SeaweedFS cluster, a read-only key lists and cannot write",
           "[seaweedfs]") {
     auto dir = util::TempDir::create_in_tmp("e2e-seaweed");
     REQUIRE(dir);
