@@ -146,12 +146,12 @@ void DestinationRun::locate_ledger() {
         m_list_reason = "no state directory";
     } else {
         std::string state_dir = m_ctx.job.state_dir->string();
-        m_ledger_path = replica_ledger_path(state_dir, dest.name);
+        m_ledger_file.emplace(replica_ledger_path(state_dir, dest.name));
         if (dest.is_local()) {
             m_marker_path =
                 fmt::format("{}/{}/{}.interrupted", state_dir, k_replicate_state_subdir, dest.name);
         }
-        auto read = read_replica_ledger(*m_ledger_path);
+        auto read = m_ledger_file->read();
         if (!read) {
             m_ctx.log(LogLevel::warning, fmt::format("{}: {}; listing the destination instead",
                                                      m_target.label, read.error().message()));
@@ -161,7 +161,7 @@ void DestinationRun::locate_ledger() {
         } else if ((*read)->target != m_rep.target || (*read)->kind != m_rep.kind) {
             m_list_reason = fmt::format("its ledger is for {} {}", (*read)->kind, (*read)->target);
         } else {
-            m_ledger = std::move(**read);
+            m_ledger = *read;
             m_next.ids = m_ledger->ids;
             m_next.copied = m_ledger->copied;
         }
@@ -276,10 +276,10 @@ void DestinationRun::note_listing(
 }
 
 bool DestinationRun::save_ledger() {
-    if (!m_ledger_path) {
+    if (!m_ledger_file) {
         return true;
     }
-    if (auto written = write_replica_ledger(*m_ledger_path, m_next); !written) {
+    if (auto written = m_ledger_file->save(m_next); !written) {
         fail(written.error());
         return false;
     }
@@ -356,7 +356,7 @@ bool DestinationRun::copy_phase(ReplicatePhase phase) {
 
 void DestinationRun::retention() {
     const Destination& dest = m_target.destination;
-    if (!m_ledger_path) {
+    if (!m_ledger_file) {
         return; // no ledger: nothing is known to be ours
     }
     std::string state_dir = m_ctx.job.state_dir->string();

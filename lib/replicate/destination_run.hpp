@@ -84,9 +84,10 @@ private:
     ReplicaLedger m_next;
     bool m_has_config = false;
     bool m_refused_config = false;
-    std::optional<std::string> m_ledger_path;
+    std::optional<ReplicaLedgerFile> m_ledger_file;
     std::optional<std::string> m_marker_path;
-    std::optional<ReplicaLedger> m_ledger;
+    // The ledger as read: m_ledger_file's, looked at only before the run first saves it.
+    const ReplicaLedger* m_ledger = nullptr;
     std::string m_list_reason;
     std::set<std::string> m_differing; // listed with another size than the source
     std::string m_config_sha;

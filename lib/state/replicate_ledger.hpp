@@ -13,14 +13,41 @@
 // again clears the time. copied is a subset of files, so a file deleted from the destination
 // (and so from files) is no longer copied either.
 //
-// File: <state>/replicate/<destination name>.json (replica_ledger_path), JSON:
-//   {"schema": 2, "destination": {"name": ..., "kind": "local"|"rclone", "target": ...},
-//    "config_sha256": "<hex>"|null, "updated": "<UTC ISO 8601>",
+// Files: <state>/replicate/<destination name>.ledger (replica_ledger_path) and .journal. Rewriting
+// the whole ledger (megabytes of JSON for a large repository) after each phase, and parsing it,
+// cost an incremental run most of its time; so the ledger file is one line per file, and a run
+// appends what changed to the journal, rewriting the ledger file only when the journal has grown
+// to a quarter of it.
+//
+// The ledger file (schema 3):
+//   restic-replicate ledger
+//   {"schema": 3, "destination": {"name": ..., "kind": "local"|"rclone", "target": ...},
+//    "config_sha256": "<hex>"|null, "updated": "<UTC ISO 8601>", "journal": GENERATION}
+//   a change line (below) per file, by phase and id: "c" for a copied file (and "g" when it is
+//   gone from the source), "+" for one found there
+//   end <SHA-256 of every byte before this line>
+// A ledger file that fails its check is invalid (the destination is listed instead).
+//
+// The journal: "restic-replicate ledger journal GENERATION", naming the ledger file it
+// continues; a journal of another generation is left over from before the last rewrite and
+// ignored. Then one line per change, "<change> <check>", check being the first 8 hex digits of
+// the change's SHA-256:
+//   c PHASE ID SIZE   copied (into files and copied)     + PHASE ID   found (into files only)
+//   - PHASE ID        gone from the destination          g PHASE ID TIME|-   gone_since
+//   k SHA256|-        config_sha256                      u TIME       updated
+// A line that is cut short or fails its check ends the journal there (a crash while appending):
+// what follows is not read, and the next append truncates it away. Losing the tail only loses
+// records of files that are there (copied again: a no-op on a destination that never
+// overwrites) or of deletions done (done again: a no-op), never claims a file that is not there.
+//
+// Earlier versions wrote <destination name>.json, read when there is no .ledger file (and removed
+// by the first whole write):
+//   {"schema": 2, "destination": {...}, "config_sha256": ..., "updated": ...,
 //    "files": {"keys": [id...], "data": [id...], "index": [id...], "snapshots": [id...]},
 //    "copied": {"data"|"index"|"snapshots": {id: {"size": bytes, "gone_since": TIME|null}}}}
 // Schema 1 (before retention) has no "copied": it is read with every file counted as found, not
 // copied, since a schema-1 ledger also holds what listings found. So the files a destination
-// held before this version are never deleted by it; only files copied from then on are.
+// held before retention are never deleted by it; only files copied from then on are.
 #pragma once
 
 #include "model/repository.hpp"
@@ -37,14 +64,17 @@
 
 namespace backup::core {
 
-inline constexpr int k_replicate_ledger_schema = 2;
+// The schema written: 3, lines (see ReplicaLedgerFile). 2 and 1 are the JSON forms of earlier
+// versions, still read.
+inline constexpr int k_replicate_ledger_schema = 3;
+inline constexpr int k_replicate_ledger_schema_json = 2;
 // The schema before retention, still read (see the top of this file).
 inline constexpr int k_replicate_ledger_schema_1 = 1;
 // Below a client's (or a one-off run's) state directory: the ledgers, the markers of interrupted
 // runs to local destinations, and the lock of one run at a time.
 inline constexpr std::string_view k_replicate_state_subdir = "replicate";
 
-// <state_dir>/replicate/<name>.json
+// <state_dir>/replicate/<name>.ledger
 std::string replica_ledger_path(const std::string& state_dir, std::string_view name);
 
 // The phases whose files keep_deleted may delete: not keys, not config.
@@ -82,16 +112,43 @@ struct ReplicaLedger {
     void remove(ReplicatePhase phase, const std::string& id);
 };
 
-// The JSON form, "schema": k_replicate_ledger_schema.
+// The JSON form of earlier versions, "schema": 2 (tests write it, as an earlier version did).
 util::Json replica_ledger_to_json(const ReplicaLedger& ledger);
 // Strict: a missing key, a wrong type, an id that is not 64 lowercase hex characters, a copied
-// file that is not in files, or a schema other than 2 or 1 is an error naming what (100).
+// file that is not in files, or a schema other than 3 (a ledger file's header), 2 or 1 is an
+// error naming what (100).
 util::Expected<ReplicaLedger> replica_ledger_from_json(const util::Json& json,
                                                        std::string_view what);
 
-// The ledger at path; nullopt when there is no such file. Unreadable: 111; invalid: 100.
+// The ledger file with its journal applied; nullopt when there is no ledger file. Unreadable:
+// 111; invalid: 100 (a torn journal tail is not invalid: see the top of this file).
 util::Expected<std::optional<ReplicaLedger>> read_replica_ledger(const std::string& path);
-// Sets ledger.updated to now and writes it atomically (util::write_json_file, mode 0600).
+// Sets ledger.updated to now and writes it atomically (util::write_json_file, mode 0600) under a
+// new generation, with an empty journal.
 util::Expected<void> write_replica_ledger(const std::string& path, ReplicaLedger& ledger);
+
+// One destination's ledger as a run keeps it: read once, then saved after each step by appending
+// what changed to the journal (one write and fdatasync), or by a whole write when there is no
+// ledger file of this target yet or the journal has grown past a quarter of the ledger.
+class ReplicaLedgerFile {
+public:
+    explicit ReplicaLedgerFile(std::string path);
+    const std::string& path() const { return m_path; }
+    // read_replica_ledger(), remembering what is on disk; nullptr when there is no ledger. The
+    // ledger stays this object's, and changes as it is saved.
+    util::Expected<const ReplicaLedger*> read();
+    // Sets ledger.updated to now and makes the file say ledger.
+    util::Expected<void> save(ReplicaLedger& ledger);
+
+private:
+    util::Expected<void> write_whole(ReplicaLedger& ledger);
+
+    std::string m_path;
+    std::string m_journal;
+    std::optional<ReplicaLedger> m_saved; // what the files say, when this object knows
+    std::string m_generation;             // empty: no journal to append to
+    std::size_t m_records = 0;            // journal lines after its header
+    std::uint64_t m_end = 0;              // where the journal's last good line ends
+};
 
 } // namespace backup::core

@@ -267,12 +267,16 @@ Landed kill_after_deleting(const RetentionClient& c, const DueDeletions& d, std:
     if (gone < d.due.size()) {
         return Landed::inside;
     }
-    auto ledger = util::read_file(
+    auto ledger = core::read_replica_ledger(
         core::replica_ledger_path(c.state_dir().string(), d.name)); // phases end with a write
     REQUIRE(ledger);
+    REQUIRE(*ledger);
     for (const auto& relative : d.due) {
-        if (ledger->find(fs::path(relative).filename().string()) != std::string::npos) {
-            return Landed::inside;
+        std::string id = fs::path(relative).filename().string();
+        for (const auto& ids : (*ledger)->ids) {
+            if (ids.contains(id)) {
+                return Landed::inside;
+            }
         }
     }
     return Landed::after;

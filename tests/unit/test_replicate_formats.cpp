@@ -145,7 +145,7 @@ TEST_CASE("replicate: a ledger survives a round trip and is read strictly") {
 
     auto json = replica_ledger_to_json(ledger);
     auto other_schema = json;
-    other_schema["schema"] = 3;
+    other_schema["schema"] = 4;
     CHECK_FALSE(replica_ledger_from_json(other_schema, "x"));
     auto bad_id = json;
     bad_id["files"]["index"] = util::Json::array({"not-an-id"});
@@ -199,4 +199,124 @@ TEST_CASE("replicate: backup-syncd's snapshot id files: each id followed by a NU
     REQUIRE(util::atomic_write(path, std::string("nope") + '\0', 0600));
     CHECK_FALSE(read_snapshot_id_file(path));
     CHECK_FALSE(read_snapshot_id_file((dir.path() / "missing").string()));
+}
+
+namespace {
+
+bool same_ledger(const ReplicaLedger& a, const ReplicaLedger& b) {
+    if (a.ids != b.ids || a.config_sha256 != b.config_sha256 || a.updated != b.updated) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.copied.size(); ++i) {
+        if (a.copied[i].size() != b.copied[i].size()) {
+            return false;
+        }
+        for (const auto& [id, file] : a.copied[i]) {
+            auto other = b.copied[i].find(id);
+            if (other == b.copied[i].end() || other->second.size != file.size ||
+                other->second.gone_since != file.gone_since) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+std::string nth_id(int n) {
+    return util::sha256_hex(std::to_string(n));
+}
+
+} // namespace
+
+TEST_CASE("replicate: a ledger saved by appending to its journal reads back the same") {
+    auto dir = temp_dir();
+    std::string path = (dir.path() / "usb.ledger").string();
+    std::string journal = (dir.path() / "usb.journal").string();
+    ReplicaLedger ledger;
+    ledger.name = "usb";
+    ledger.kind = "local";
+    ledger.target = "/mnt/usb/web1";
+    for (int i = 0; i < 2000; ++i) {
+        ledger.add_copied(ReplicatePhase::data, nth_id(i), 100 + static_cast<std::uint64_t>(i));
+    }
+    ReplicaLedgerFile file(path);
+    REQUIRE(file.read());
+    REQUIRE(file.save(ledger)); // no ledger yet: a whole write
+    auto whole_size = fs::file_size(path);
+
+    // Every kind of change, saved one step at a time as a run does; each step appends only.
+    ReplicaLedgerFile run(path);
+    auto first = run.read();
+    REQUIRE(first);
+    REQUIRE(*first != nullptr);
+    CHECK(same_ledger(**first, ledger));
+    ledger.add_copied(ReplicatePhase::index, nth_id(5000), 7);
+    ledger.ids[phase_index(ReplicatePhase::keys)].insert(nth_id(5001)); // found there
+    ledger.remove(ReplicatePhase::data, nth_id(3));
+    ledger.copied[phase_index(ReplicatePhase::data)][nth_id(4)].gone_since = 1700000000;
+    ledger.config_sha256 = util::sha256_hex("config");
+    REQUIRE(run.save(ledger));
+    ledger.copied[phase_index(ReplicatePhase::data)][nth_id(4)].gone_since.reset();
+    ledger.ids[phase_index(ReplicatePhase::data)].insert(nth_id(6)); // copied -> merely found
+    ledger.copied[phase_index(ReplicatePhase::data)].erase(nth_id(6));
+    ledger.add_copied(ReplicatePhase::snapshots, nth_id(5002), 300);
+    REQUIRE(run.save(ledger));
+    CHECK(fs::file_size(path) == whole_size); // the ledger file was not rewritten
+    auto back = read_replica_ledger(path);
+    REQUIRE(back);
+    REQUIRE(*back);
+    CHECK(same_ledger(**back, ledger));
+
+    SECTION("a torn last line is dropped, and the next save writes over it") {
+        std::string text = *util::read_file(journal);
+        std::string torn = text + "c data " + nth_id(9000) + " 5 0bad";
+        REQUIRE(util::atomic_write(journal, torn, 0600));
+        auto read = read_replica_ledger(path);
+        REQUIRE(read);
+        CHECK(same_ledger(**read, ledger)); // nth_id(9000) is not claimed
+        ReplicaLedgerFile again(path);
+        REQUIRE(again.read());
+        ledger.add_copied(ReplicatePhase::index, nth_id(9001), 9);
+        REQUIRE(again.save(ledger));
+        auto after = read_replica_ledger(path);
+        REQUIRE(after);
+        CHECK(same_ledger(**after, ledger));
+        CHECK(util::read_file(journal)->find("0bad") == std::string::npos);
+    }
+    SECTION("a line whose check fails ends the journal there") {
+        std::string text = *util::read_file(journal);
+        auto at = text.find("+ keys");
+        REQUIRE(at != std::string::npos);
+        text[at] = 'c'; // no longer matches its check
+        REQUIRE(util::atomic_write(journal, text, 0600));
+        auto read = read_replica_ledger(path);
+        REQUIRE(read);
+        CHECK_FALSE((*read)->contains(ReplicatePhase::keys, nth_id(5001)));
+        CHECK_FALSE((*read)->contains(ReplicatePhase::snapshots, nth_id(5002)));
+    }
+    SECTION("a journal left from before a whole write is not read") {
+        std::string old_journal = *util::read_file(journal);
+        ReplicaLedger fresh = ledger;
+        fresh.ids[phase_index(ReplicatePhase::snapshots)].clear();
+        fresh.copied[phase_index(ReplicatePhase::snapshots)].clear();
+        REQUIRE(write_replica_ledger(path, fresh));
+        // As after a crash between the ledger's rename and the journal's: the old journal.
+        REQUIRE(util::atomic_write(journal, old_journal, 0600));
+        auto read = read_replica_ledger(path);
+        REQUIRE(read);
+        CHECK(same_ledger(**read, fresh));
+    }
+    SECTION("a journal grown past a quarter of the ledger is folded into a whole write") {
+        ReplicaLedgerFile many(path);
+        REQUIRE(many.read());
+        for (int i = 0; i < 600; ++i) {
+            ledger.add_copied(ReplicatePhase::data, nth_id(10000 + i), 1);
+            REQUIRE(many.save(ledger));
+        }
+        CHECK(fs::file_size(path) > whole_size);
+        CHECK(fs::file_size(journal) < 100 * 600);
+        auto read = read_replica_ledger(path);
+        REQUIRE(read);
+        CHECK(same_ledger(**read, ledger));
+    }
 }

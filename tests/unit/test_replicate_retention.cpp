@@ -404,11 +404,16 @@ TEST_CASE("retention: files a schema-1 ledger or a listing found, and forever, a
     backup_of(old.source, 1);
     old.run_at(k_t0);
     std::string path = replica_ledger_path(old.job.state_dir->string(), "usb");
-    auto json = util::read_json_file(path);
-    REQUIRE(json);
-    (*json)["schema"] = 1;
-    json->erase("copied");
-    REQUIRE(util::write_json_file(path, *json, 0600));
+    auto ledger = read_replica_ledger(path);
+    REQUIRE(ledger);
+    REQUIRE(*ledger);
+    auto json = replica_ledger_to_json(**ledger);
+    json["schema"] = 1;
+    json.erase("copied");
+    // Where and how an earlier version kept it: <name>.json, no ledger file, no journal.
+    fs::remove(path);
+    fs::remove(fs::path(path).replace_extension(".journal"));
+    REQUIRE(util::write_json_file(fs::path(path).replace_extension(".json").string(), json, 0600));
     prune(old.source, ob);
     old.run_at(k_t0 + k_day);
     auto later = old.run_at(k_t0 + 5 * k_day);

@@ -232,7 +232,7 @@ TEST_CASE("replicate: the ledger makes the next run copy nothing, --reconcile re
     REQUIRE(first.exit_code() == util::ExitCode::ok);
     CHECK(first.destinations[0].listed_because == "no ledger yet");
     CHECK(first.destinations[0].files_copied() == all_files(sample).size());
-    fs::path ledger_file = dir.path() / "state/replicate/usb.json";
+    fs::path ledger_file = dir.path() / "state/replicate/usb.ledger";
     auto ledger = read_replica_ledger(ledger_file.string());
     REQUIRE(ledger);
     REQUIRE(*ledger);
@@ -331,10 +331,10 @@ TEST_CASE("replicate: nothing at a destination is ever overwritten") {
         fs::path state = dir.path() / "state";
         Run with_ledger(source.root, {local_destination("usb", dest)}, state);
         REQUIRE(with_ledger().exit_code() == util::ExitCode::ok);
-        auto ledger = **read_replica_ledger((state / "replicate/usb.json").string());
+        auto ledger = **read_replica_ledger((state / "replicate/usb.ledger").string());
         ledger.ids[phase_index(ReplicatePhase::data)].erase(
             fs::path(sample.data[2]).filename().string());
-        REQUIRE(write_replica_ledger((state / "replicate/usb.json").string(), ledger));
+        REQUIRE(write_replica_ledger((state / "replicate/usb.ledger").string(), ledger));
         auto refused = with_ledger();
         INFO(with_ledger.all_lines());
         CHECK(refused.destinations[0].state == ReplicaState::failed);
@@ -351,15 +351,15 @@ TEST_CASE("replicate: nothing at a destination is ever overwritten") {
         fs::path state = dir.path() / "state";
         Run run(source.root, {local_destination("usb", dest)}, state);
         REQUIRE(run().exit_code() == util::ExitCode::ok);
-        auto ledger = **read_replica_ledger((state / "replicate/usb.json").string());
+        auto ledger = **read_replica_ledger((state / "replicate/usb.ledger").string());
         ledger.ids[phase_index(ReplicatePhase::index)].clear();
         ledger.copied[phase_index(ReplicatePhase::index)].clear(); // copied is part of ids
-        REQUIRE(write_replica_ledger((state / "replicate/usb.json").string(), ledger));
+        REQUIRE(write_replica_ledger((state / "replicate/usb.ledger").string(), ledger));
         auto again = run();
         CHECK(again.exit_code() == util::ExitCode::ok);
         CHECK(again.destinations[0].already_there == 2);
         CHECK(again.destinations[0].files_copied() == 0);
-        auto fixed = **read_replica_ledger((state / "replicate/usb.json").string());
+        auto fixed = **read_replica_ledger((state / "replicate/usb.ledger").string());
         CHECK(fixed.ids[phase_index(ReplicatePhase::index)].size() == 2);
         // Found there, not copied by this run: never deleted by retention.
         CHECK(fixed.copied[phase_index(ReplicatePhase::index)].empty());
@@ -391,7 +391,7 @@ TEST_CASE(
     CHECK(refused.error->message().find("different config") != std::string::npos);
     CHECK(refused.missing_snapshots == sample.snapshots.size());
     CHECK(tree(other) == before);
-    CHECK_FALSE(fs::exists(dir.path() / "state/replicate/other.json"));
+    CHECK_FALSE(fs::exists(dir.path() / "state/replicate/other.ledger"));
     // The other destination is unaffected.
     CHECK(report.destinations[1].state == ReplicaState::ok);
     CHECK(names(tree(good)) == all_files(sample));
