@@ -19,6 +19,22 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// Calls f for each id of source (sorted) that held (sorted) lacks: one pass over both, instead of
+// a tree search (a dozen string compares) per source file.
+template <typename F>
+void for_each_absent(const std::vector<std::string>& source, const std::set<std::string>& held,
+                     F&& f) {
+    auto h = held.begin();
+    for (const auto& id : source) {
+        while (h != held.end() && *h < id) {
+            ++h;
+        }
+        if (h == held.end() || *h != id) {
+            f(id);
+        }
+    }
+}
+
 std::string describe_count(const CopyOutcome& outcome) {
     std::string text = fmt::format("copied {} file{}, {} bytes", outcome.sent,
                                    outcome.sent == 1 ? "" : "s", outcome.bytes);
@@ -275,11 +291,11 @@ void DestinationRun::note_listing(
                   m_ledger ? describe_repair(*m_ledger, listed) : std::string()));
 }
 
-bool DestinationRun::save_ledger() {
+bool DestinationRun::save_ledger(std::optional<ReplicatePhase> only) {
     if (!m_ledger_file) {
         return true;
     }
-    if (auto written = m_ledger_file->save(m_next); !written) {
+    if (auto written = m_ledger_file->save(m_next, only); !written) {
         fail(written.error());
         return false;
     }
@@ -294,12 +310,13 @@ std::vector<std::string> DestinationRun::missing_files(ReplicatePhase phase) con
         }
         return todo;
     }
-    for (const auto& id : m_ctx.source.ids[phase_index(phase)]) {
-        std::string relative = replica_path(phase, id);
-        if (!m_next.contains(phase, id) && !m_differing.contains(relative)) {
-            todo.push_back(std::move(relative));
-        }
-    }
+    for_each_absent(m_ctx.source.ids[phase_index(phase)], m_next.ids[phase_index(phase)],
+                    [&](const std::string& id) {
+                        std::string relative = replica_path(phase, id);
+                        if (!m_differing.contains(relative)) {
+                            todo.push_back(std::move(relative));
+                        }
+                    });
     return todo;
 }
 
@@ -344,7 +361,8 @@ bool DestinationRun::copy_phase(ReplicatePhase phase) {
     }
     m_ctx.log(LogLevel::info,
               fmt::format("{}: {}: {}", m_target.label, to_string(phase), describe_count(outcome)));
-    if (!outcome.present.empty() && !save_ledger()) {
+    // Only this phase's files changed (config: its hash, which every save compares).
+    if (!outcome.present.empty() && !save_ledger(phase)) {
         return false;
     }
     if (outcome.error) {
@@ -465,14 +483,13 @@ void DestinationRun::count_missing() {
         if (phase == ReplicatePhase::config) {
             continue;
         }
-        for (const auto& id : source.ids[phase_index(phase)]) {
-            if (!m_refused_config && m_next.contains(phase, id)) {
-                continue;
-            }
+        static const std::set<std::string> k_none;
+        const auto& held = m_refused_config ? k_none : m_next.ids[phase_index(phase)];
+        for_each_absent(source.ids[phase_index(phase)], held, [&](const std::string& id) {
             // Gone from the source during the run: nothing is missing any more.
             const auto* known = m_ctx.verifier.find(replica_path(phase, id));
             if (known && known->check == SourceCheck::vanished) {
-                continue;
+                return;
             }
             ++m_rep.missing_files;
             if (phase == ReplicatePhase::snapshots) {
@@ -482,7 +499,7 @@ void DestinationRun::count_missing() {
                     m_rep.newest_missing_snapshot = SnapshotRef{id, time};
                 }
             }
-        }
+        });
     }
 }
 

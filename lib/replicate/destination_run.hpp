@@ -70,7 +70,8 @@ private:
     // false when the phase failed: later phases must not run on top of it.
     bool delete_phase(ReplicatePhase phase, const std::vector<std::string>& ids);
     void note_pending(const DeletionGate& gate);
-    bool save_ledger();
+    // only: the one phase whose files changed since the last save.
+    bool save_ledger(std::optional<ReplicatePhase> only = std::nullopt);
     void fail(const util::Error& error);
     void count_missing();
     DestinationReport finish();

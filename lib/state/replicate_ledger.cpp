@@ -373,11 +373,13 @@ std::string time_or_dash(const std::optional<std::int64_t>& time) {
     return time ? util::format_time(*time) : std::string("-");
 }
 
-// The journal lines that turn from into to, phase by phase, in id order.
-std::string ledger_changes(const ReplicaLedger& from, const ReplicaLedger& to) {
+// The journal lines that turn from into to, phase by phase, in id order: one pass over the four
+// sorted sequences of each phase (ids and copied, before and after), no lookups.
+std::string ledger_changes(const ReplicaLedger& from, const ReplicaLedger& to,
+                           std::optional<ReplicatePhase> only) {
     std::string out;
     for (auto phase : k_replicate_phases) {
-        if (phase == ReplicatePhase::config) {
+        if (phase == ReplicatePhase::config || (only && phase != *only)) {
             continue;
         }
         std::string_view name = to_string(phase);
@@ -385,6 +387,15 @@ std::string ledger_changes(const ReplicaLedger& from, const ReplicaLedger& to) {
         const auto& after = to.ids[phase_index(phase)];
         const auto& copied_before = from.copied[phase_index(phase)];
         const auto& copied_after = to.copied[phase_index(phase)];
+        auto cb = copied_before.begin();
+        auto ca = copied_after.begin();
+        // The entry of copied for id, advancing it (ids are visited in increasing order).
+        auto copied_entry = [](auto& it, const auto& map, const std::string& id) {
+            while (it != map.end() && it->first < id) {
+                ++it;
+            }
+            return it != map.end() && it->first == id ? &it->second : nullptr;
+        };
         auto b = before.begin();
         auto a = after.begin();
         while (b != before.end() || a != after.end()) {
@@ -395,22 +406,21 @@ std::string ledger_changes(const ReplicaLedger& from, const ReplicaLedger& to) {
             }
             bool is_new = b == before.end() || *a < *b;
             const std::string& id = *a;
-            auto was = is_new ? copied_before.end() : copied_before.find(id);
-            auto now = copied_after.find(id);
-            if (now == copied_after.end()) {
-                if (is_new || was != copied_before.end()) {
+            const CopiedFile* was = is_new ? nullptr : copied_entry(cb, copied_before, id);
+            const CopiedFile* now = copied_entry(ca, copied_after, id);
+            if (now == nullptr) {
+                if (is_new || was != nullptr) {
                     out += journal_line(fmt::format("+ {} {}", name, id));
                 }
             } else {
-                if (was == copied_before.end() || was->second.size != now->second.size) {
-                    out += journal_line(fmt::format("c {} {} {}", name, id, now->second.size));
-                    was = copied_before.end(); // "c" clears gone_since
+                if (was == nullptr || was->size != now->size) {
+                    out += journal_line(fmt::format("c {} {} {}", name, id, now->size));
+                    was = nullptr; // "c" clears gone_since
                 }
-                auto gone_before =
-                    was == copied_before.end() ? std::nullopt : was->second.gone_since;
-                if (gone_before != now->second.gone_since) {
+                auto gone_before = was == nullptr ? std::nullopt : was->gone_since;
+                if (gone_before != now->gone_since) {
                     out += journal_line(
-                        fmt::format("g {} {} {}", name, id, time_or_dash(now->second.gone_since)));
+                        fmt::format("g {} {} {}", name, id, time_or_dash(now->gone_since)));
                 }
             }
             ++a;
@@ -605,14 +615,15 @@ util::Expected<void> ReplicaLedgerFile::write_whole(ReplicaLedger& ledger) {
     return {};
 }
 
-util::Expected<void> ReplicaLedgerFile::save(ReplicaLedger& ledger) {
+util::Expected<void> ReplicaLedgerFile::save(ReplicaLedger& ledger,
+                                             std::optional<ReplicatePhase> only) {
     if (!m_saved || m_generation.empty() || m_saved->name != ledger.name ||
         m_saved->kind != ledger.kind || m_saved->target != ledger.target ||
         m_records > std::max<std::size_t>(256, m_saved->file_count() / 4)) {
         return write_whole(ledger);
     }
     ledger.updated = util::format_time(util::now());
-    std::string changes = ledger_changes(*m_saved, ledger);
+    std::string changes = ledger_changes(*m_saved, ledger, only);
     util::Fd fd(::open(m_journal.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!fd) {
         if (errno == ENOENT) {

@@ -137,8 +137,12 @@ public:
     // read_replica_ledger(), remembering what is on disk; nullptr when there is no ledger. The
     // ledger stays this object's, and changes as it is saved.
     util::Expected<const ReplicaLedger*> read();
-    // Sets ledger.updated to now and makes the file say ledger.
-    util::Expected<void> save(ReplicaLedger& ledger);
+    // Sets ledger.updated to now and makes the file say ledger. only: the caller changed no
+    // other phase's files since the last save, so only that phase is compared (a change it
+    // misses stays unsaved until a save that compares all; what is saved is always what the
+    // journal says).
+    util::Expected<void> save(ReplicaLedger& ledger,
+                              std::optional<ReplicatePhase> only = std::nullopt);
 
 private:
     util::Expected<void> write_whole(ReplicaLedger& ledger);

@@ -306,6 +306,21 @@ TEST_CASE("replicate: a ledger saved by appending to its journal reads back the 
         REQUIRE(read);
         CHECK(same_ledger(**read, fresh));
     }
+    SECTION("a save told that one phase changed compares only that one") {
+        ReplicaLedgerFile again(path);
+        REQUIRE(again.read());
+        ledger.add_copied(ReplicatePhase::data, nth_id(7000), 1);
+        ledger.add_copied(ReplicatePhase::index, nth_id(7001), 1); // not looked at by the first
+        REQUIRE(again.save(ledger, ReplicatePhase::data));
+        auto partial = read_replica_ledger(path);
+        REQUIRE(partial);
+        CHECK((*partial)->contains(ReplicatePhase::data, nth_id(7000)));
+        CHECK_FALSE((*partial)->contains(ReplicatePhase::index, nth_id(7001)));
+        REQUIRE(again.save(ledger));
+        auto all = read_replica_ledger(path);
+        REQUIRE(all);
+        CHECK(same_ledger(**all, ledger));
+    }
     SECTION("a journal grown past a quarter of the ledger is folded into a whole write") {
         ReplicaLedgerFile many(path);
         REQUIRE(many.read());
