@@ -8,7 +8,7 @@
 # once to a local directory and to an S3 server (a versitygw this script starts on a free
 # loopback port), and brings an rclone copy of it up to date on the same server. Then, after one
 # more small backup, it times the incremental step four ways and counts the requests each S3 run
-# made (versitygw logs one line per request):
+# made (versitygw logs one line per request); ROUNDS times (default 5), with the medians:
 #   restic-replicate  -> local directory      rclone copy --immutable --checksum -> local directory
 #   restic-replicate  -> S3 (rclone remote)   rclone copy --immutable --checksum -> S3
 # Then a deletion run (keep_deleted): BENCH_DELETIONS (default 100) snapshots forgotten on the
@@ -25,7 +25,8 @@
 # pack size of 4 MiB would be 80 GB; 5,000 separate small backups would take most of an hour,
 # each paying restic's key derivation.)
 #
-# Environment: BENCH_FILES, BENCH_BACKUPS, BENCH_DELETIONS, BENCH_DIR (where the work directory goes, default
+# Environment: BENCH_REUSE (a work directory a KEEP=1 run left: no building, no initial copies),
+# BENCH_FILES, BENCH_BACKUPS, BENCH_DELETIONS, ROUNDS, BENCH_DIR (where the work directory goes, default
 # $TMPDIR or /tmp), KEEP=1 (keep the work directory), DEPS_PREFIX (the pinned Go programs,
 # default ~/.cache/restic-backup-toolkit).
 set -euo pipefail
@@ -58,7 +59,19 @@ done
 # rclone 1.60's S3 client refuses to start when AWS_CA_BUNDLE is set ("LoadCustomCABundleError").
 unset AWS_CA_BUNDLE
 
-work=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/bench-replicate-XXXXXX")
+reuse=${BENCH_REUSE:-}
+if [[ -n "$reuse" ]]; then
+    # A work directory a run with KEEP=1 left: its repository, copies and ledgers are reused
+    # (building a 20,000-file repository takes 10 minutes or more), and it is kept again.
+    [[ -f "$reuse/repo/config" && -f "$reuse/password" ]] || {
+        echo "replicate.sh: error: $reuse is not a work directory of this script" >&2
+        exit 100
+    }
+    work=$(cd "$reuse" && pwd)
+    KEEP=1
+else
+    work=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/bench-replicate-XXXXXX")
+fi
 vgw_pid=
 cleanup() {
     if [[ -n "$vgw_pid" ]]; then
@@ -113,33 +126,38 @@ rclone mkdir -q bench:bench
 repo="$work/repo"
 src="$work/src"
 export RESTIC_REPOSITORY=$repo RESTIC_CACHE_DIR="$work/cache" RESTIC_PASSWORD_FILE="$work/password"
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$RESTIC_PASSWORD_FILE"
-mkdir -p "$src"
-for k in $(seq 0 19); do echo "pad $k" > "$src/pad-$k"; done
-echo "building a repository of at least $files_target files in $work ..."
-start=$(now_ns)
-restic init -q
-for b in $(seq 1 "$backups"); do
-    mkdir -p "$src/backup-$b"
-    for i in $(seq 1 400); do head -c 4096 /dev/urandom > "$src/backup-$b/file-$i"; done
-    restic backup -q "$src" > /dev/null
-done
-round=0
-while :; do
-    have=$(repo_files "$repo")
-    if ((have >= files_target)); then
-        break
-    fi
-    if ((round >= 20)); then
-        echo "replicate.sh: error: ran out of pad files" >&2
-        exit 111
-    fi
-    need=$(((files_target - have + 2) / 3))
-    # Two restic processes at a time, each rewriting up to 500 snapshots.
-    ls "$repo/snapshots" | sed -n "1,${need}p" |
-        xargs -P 2 -n 500 restic rewrite -q --exclude "pad-$round" > /dev/null
-    round=$((round + 1))
-done
+build_repository() {
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$RESTIC_PASSWORD_FILE"
+    mkdir -p "$src"
+    for k in $(seq 0 19); do echo "pad $k" > "$src/pad-$k"; done
+    echo "building a repository of at least $files_target files in $work ..."
+    start=$(now_ns)
+    restic init -q
+    for b in $(seq 1 "$backups"); do
+        mkdir -p "$src/backup-$b"
+        for i in $(seq 1 400); do head -c 4096 /dev/urandom > "$src/backup-$b/file-$i"; done
+        restic backup -q "$src" > /dev/null
+    done
+    round=0
+    while :; do
+        have=$(repo_files "$repo")
+        if ((have >= files_target)); then
+            break
+        fi
+        if ((round >= 20)); then
+            echo "replicate.sh: error: ran out of pad files" >&2
+            exit 111
+        fi
+        need=$(((files_target - have + 2) / 3))
+        # Two restic processes at a time, each rewriting up to 500 snapshots.
+        ls "$repo/snapshots" | sed -n "1,${need}p" |
+            xargs -P 2 -n 500 restic rewrite -q --exclude "pad-$round" > /dev/null
+        round=$((round + 1))
+    done
+}
+if [[ -z "$reuse" ]]; then
+    build_repository
+fi
 total=$(repo_files "$repo")
 echo "repository: $total files ($(du -sh "$repo" | cut -f1)): data $(find "$repo/data" -type f | wc -l), index $(ls "$repo/index" | wc -l), snapshots $(ls "$repo/snapshots" | wc -l); built in $(seconds $(($(now_ns) - start))) s"
 
@@ -150,25 +168,23 @@ mkdir -p "$local_dest" "$rclone_local"
 s3_dest=bench:bench/replica
 s3_rclone=bench:bench/rclone
 run_quiet() { "$@" > "$work/last.log" 2>&1 || { cat "$work/last.log" >&2; exit 111; }; }
-start=$(now_ns)
-run_quiet "$replicate" --state-dir "$work/state-local" "$repo" "$local_dest"
-echo "initial restic-replicate to a local directory: $(seconds $(($(now_ns) - start))) s"
-start=$(now_ns)
-run_quiet "$replicate" --state-dir "$work/state-s3" "$repo" "$s3_dest"
-echo "initial restic-replicate to S3: $(seconds $(($(now_ns) - start))) s"
-start=$(now_ns)
-run_quiet rclone copy -q --immutable --checksum "$repo" "$rclone_local"
-run_quiet rclone copy -q --immutable --checksum "$repo" "$s3_rclone"
-echo "initial rclone copies (local and S3): $(seconds $(($(now_ns) - start))) s"
+initial_copies() {
+    start=$(now_ns)
+    run_quiet "$replicate" --state-dir "$work/state-local" "$repo" "$local_dest"
+    echo "initial restic-replicate to a local directory: $(seconds $(($(now_ns) - start))) s"
+    start=$(now_ns)
+    run_quiet "$replicate" --state-dir "$work/state-s3" "$repo" "$s3_dest"
+    echo "initial restic-replicate to S3: $(seconds $(($(now_ns) - start))) s"
+    start=$(now_ns)
+    run_quiet rclone copy -q --immutable --checksum "$repo" "$rclone_local"
+    run_quiet rclone copy -q --immutable --checksum "$repo" "$s3_rclone"
+    echo "initial rclone copies (local and S3): $(seconds $(($(now_ns) - start))) s"
+}
+if [[ -z "$reuse" ]]; then
+    initial_copies
+fi
 
-# --- one more small backup ----------------------------------------------------------------------
-mkdir -p "$src/new"
-for i in $(seq 1 20); do head -c 4096 /dev/urandom > "$src/new/file-$i"; done
-restic backup -q "$src" > /dev/null
-new_files=$(($(repo_files "$repo") - total))
-echo "one more backup: +$new_files files, $(repo_files "$repo") in all"
-
-# --- the measured step --------------------------------------------------------------------------
+# --- the measured step, ROUNDS times: one more small backup, then each copy brought up to date -
 measure() { # label command...: sets elapsed_ns and made_requests
     local before
     before=$(requests)
@@ -179,21 +195,38 @@ measure() { # label command...: sets elapsed_ns and made_requests
     made_requests=$(($(requests) - before))
     printf '  %-58s %8s s  %6d S3 requests\n' "$1" "$(seconds "$elapsed_ns")" "$made_requests"
 }
-echo "incremental step:"
-measure "restic-replicate -> local directory" \
-    "$replicate" --state-dir "$work/state-local" "$repo" "$local_dest"
-rr_local=$elapsed_ns
-measure "rclone copy --immutable --checksum -> local directory" \
-    rclone copy -q --immutable --checksum "$repo" "$rclone_local"
-rc_local=$elapsed_ns
-measure "restic-replicate -> S3" \
-    "$replicate" --state-dir "$work/state-s3" "$repo" "$s3_dest"
-rr_s3=$elapsed_ns
-rr_s3_requests=$made_requests
-measure "rclone copy --immutable --checksum -> S3" \
-    rclone copy -q --immutable --checksum "$repo" "$s3_rclone"
-rc_s3=$elapsed_ns
-rc_s3_requests=$made_requests
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+rounds=${ROUNDS:-5}
+rr_locals=() rc_locals=() rr_s3s=() rc_s3s=() rr_s3_reqs=() rc_s3_reqs=()
+for round in $(seq 1 "$rounds"); do
+    mkdir -p "$src/new-$round"
+    for i in $(seq 1 20); do head -c 4096 /dev/urandom > "$src/new-$round/file-$i"; done
+    before_files=$(repo_files "$repo")
+    restic backup -q "$src" > /dev/null
+    new_files=$(($(repo_files "$repo") - before_files))
+    echo "round $round: one more backup, +$new_files files, $(repo_files "$repo") in all; incremental step:"
+    measure "restic-replicate -> local directory" \
+        "$replicate" --state-dir "$work/state-local" "$repo" "$local_dest"
+    rr_locals+=("$elapsed_ns")
+    measure "rclone copy --immutable --checksum -> local directory" \
+        rclone copy -q --immutable --checksum "$repo" "$rclone_local"
+    rc_locals+=("$elapsed_ns")
+    measure "restic-replicate -> S3" \
+        "$replicate" --state-dir "$work/state-s3" "$repo" "$s3_dest"
+    rr_s3s+=("$elapsed_ns")
+    rr_s3_reqs+=("$made_requests")
+    measure "rclone copy --immutable --checksum -> S3" \
+        rclone copy -q --immutable --checksum "$repo" "$s3_rclone"
+    rc_s3s+=("$elapsed_ns")
+    rc_s3_reqs+=("$made_requests")
+done
+# The medians of the rounds (each pair ran back to back, so a loaded moment hits both).
+rr_local=$(median "${rr_locals[@]}")
+rc_local=$(median "${rc_locals[@]}")
+rr_s3=$(median "${rr_s3s[@]}")
+rr_s3_requests=$(median "${rr_s3_reqs[@]}")
+rc_s3=$(median "${rc_s3s[@]}")
+rc_s3_requests=$(median "${rc_s3_reqs[@]}")
 
 # Every copy must be complete, or the figures mean nothing.
 expected=$(cd "$repo" && find . -type f -not -path './locks/*' | sort)
@@ -242,7 +275,7 @@ for dir in "$local_dest" "$rclone_local" "$work/s3/bench/replica" "$work/s3/benc
     fi
 done
 
-echo "summary ($total + $new_files files):"
+echo "summary ($total files, then $rounds rounds of a small backup; medians of the rounds):"
 echo "  local: restic-replicate $(seconds "$rr_local") s, rclone $(seconds "$rc_local") s: rclone takes $(ratio "$rc_local" "$rr_local")x as long"
 echo "  S3:    restic-replicate $(seconds "$rr_s3") s, $rr_s3_requests requests; rclone $(seconds "$rc_s3") s, $rc_s3_requests requests: $(ratio "$rc_s3" "$rr_s3")x the time, $(ratio "$rc_s3_requests" "$rr_s3_requests")x the requests"
 echo "  deletion of $deletions files:"
