@@ -90,8 +90,7 @@ void read_repository(ClientInfo& info) {
 }
 
 // A remote primary is never listed here (backup-status makes no network request): backup-syncd
-// records each listing it makes. A record that is missing, failed or older than a few poll
-// intervals says nothing about the store now, and is a problem, never "ok".
+// records each listing it makes (judge.cpp judges whether it is recent and good).
 void read_remote(const fs::path& state, const ClientConfig& config, ClientInfo& info) {
     info.kind = "remote";
     info.topology = "remote";
@@ -103,11 +102,7 @@ void read_remote(const fs::path& state, const ClientConfig& config, ClientInfo& 
         return;
     }
     if (!*read) {
-        info.problems.push_back(
-            {ProblemKind::sync_failing, "listing",
-             fmt::format("backup-syncd has recorded no listing of {} (is it running?)",
-                         config.remote_repository)});
-        return;
+        return; // judged with the services: a disabled client lists nothing
     }
     const RemoteListing& l = **read;
     info.listed = l.listed;
@@ -123,10 +118,7 @@ void read_remote(const fs::path& state, const ClientConfig& config, ClientInfo& 
     if (!info.snapshot_times.empty()) {
         info.newest_snapshot = info.snapshot_times.back();
     }
-    if (l.error) {
-        info.problems.push_back({ProblemKind::sync_failing, "listing",
-                                 fmt::format("listing {} failed: {}", l.remote, *l.error)});
-    }
+    info.listing_error = l.error.value_or("");
 }
 
 void read_sync(const fs::path& state, ClientInfo& info) {

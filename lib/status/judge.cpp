@@ -152,21 +152,29 @@ void judge_freshness(std::int64_t now, ClientInfo& c) {
                            ago(now, *c.created), c.host)});
 }
 
-// A remote primary's listing record must be recent: backup-syncd lists every poll interval (and
-// a failing listing still rewrites it), so one older than k_listing_intervals of them means it
-// does not run or cannot write; what it says is then not the store's present.
+// A remote primary's listing record must be there, good and recent: backup-syncd lists every
+// poll interval (a failing listing rewrites it too), so one older than k_listing_intervals of
+// them means it does not run or cannot write; what it says is then not the store's present.
 void judge_listing(std::int64_t now, ClientInfo& c) {
-    if (!c.listed || c.remote_repository.empty()) {
+    if (c.remote_repository.empty()) {
         return;
+    }
+    auto problem = [&](std::string message) {
+        c.problems.push_back({ProblemKind::sync_failing, "listing", std::move(message)});
+    };
+    if (!c.listed) {
+        return problem(fmt::format("backup-syncd has recorded no listing of {} (is it running?)",
+                                   c.remote_repository));
+    }
+    if (!c.listing_error.empty()) {
+        problem(fmt::format("listing {} failed: {}", c.remote_repository, c.listing_error));
     }
     std::int64_t limit =
         std::int64_t{k_listing_intervals} * c.poll_interval_seconds + k_listing_grace_seconds;
     if (now - *c.listed > limit) {
-        c.problems.push_back(
-            {ProblemKind::sync_failing, "listing",
-             fmt::format("backup-syncd's last listing of {} is {} old (it lists every {} s): is "
-                         "it running?",
-                         c.remote_repository, ago(now, *c.listed), c.poll_interval_seconds)});
+        problem(fmt::format("backup-syncd's last listing of {} is {} old (it lists every {} s): "
+                            "is it running?",
+                            c.remote_repository, ago(now, *c.listed), c.poll_interval_seconds));
     }
 }
 

@@ -147,6 +147,7 @@ struct ClientInfo {
     std::string remote_repository;
     int poll_interval_seconds = 0;
     std::optional<std::int64_t> listed; // when backup-syncd last listed it
+    std::string listing_error;          // that listing failed: why
     std::uint64_t snapshot_bytes = 0;   // the snapshot objects' sizes, summed
 
     bool ok() const { return problems.empty(); }

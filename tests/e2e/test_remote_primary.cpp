@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <functional>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <thread>
 
@@ -157,6 +158,9 @@ TEST_CASE("new-restic-server --remote-repository: backup-syncd only, the rclone 
         auto owner = server.client_users();
         REQUIRE(owner.size() == 1);
         CHECK(yaml.owner_user == owner[0]);
+        struct passwd* pw = ::getpwnam(owner[0].c_str());
+        REQUIRE(pw != nullptr);
+        CHECK(st.st_uid == pw->pw_uid);
         CHECK(mode_of(client / "client/environ") == 0600);
         auto environ_text = *util::read_file((client / "client/environ").string());
         CHECK(environ_text.find("export RESTIC_REPOSITORY=s3:http://127.0.0.1:9/backups/web1\n") !=

@@ -299,4 +299,13 @@ TEST_CASE("a remote primary is ok with a recent listing, failing once it is a fe
     auto old = judged({c}).clients[0];
     CHECK(old.state == ClientState::failing);
     CHECK(kinds_of(old) == std::vector<std::string>{"sync-failing"});
+    c.listed = k_now - 30;
+    c.listing_error = "connection refused";
+    CHECK(judged({c}).clients[0].state == ClientState::failing);
+    // No record at all: never ok; not linked yet (or on purpose): disabled, nothing to list.
+    c.listing_error.clear();
+    c.listed.reset();
+    CHECK(judged({c}).clients[0].state == ClientState::failing);
+    c.enabled = false;
+    CHECK(judged({c}).clients[0].state == ClientState::disabled);
 }
