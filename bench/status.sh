@@ -6,12 +6,16 @@
 # PROVISION=tool provisions every client with new-restic-server (bench/provision.sh times that);
 # PROVISION=copy (the default above 200 clients) provisions one and copies
 # its tree under each name, which is what backup-status reads just the same.
+# REMOTE=1: every client a remote primary (new-restic-server --remote-repository), its 30
+# snapshots in the listing record backup-syncd writes (state/remote-listing.json).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${BUILD_DIR:-$here/build}/bin
 clients=${CLIENTS:-1000}
 provision=${PROVISION:-$([ "$clients" -gt 200 ] && echo copy || echo tool)}
+remote=${REMOTE:-}
+if [ -n "$remote" ]; then provision=copy; fi
 goal_seconds=0.3
 goal_kib=$((16 * 1024))
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-status-XXXXXX")
@@ -23,7 +27,8 @@ mkdir -p "$work/root" "$work/replica" "$work/bin"
 # Copies the service user can reach wherever the pinned programs are installed (a 0700 home).
 chmod 755 "$work"
 deps_bin=${DEPS_PREFIX:-$HOME/.cache/restic-backup-toolkit}/bin
-for p in rest-server versitygw; do cp "$deps_bin/$p" "$work/bin/$p"; done
+for p in rest-server versitygw rclone; do cp "$deps_bin/$p" "$work/bin/$p"; done
+export PATH="$work/bin:$PATH" # rclone where the service user reaches it
 cat > "$work/server.yaml" <<YAML
 root: $work/root
 listen_address: 127.0.0.1
@@ -45,7 +50,8 @@ if [ "$provision" = tool ]; then
         "$bin/new-restic-server" -c "$work/server.yaml" -H "host$i" >/dev/null
     done
 else
-    "$bin/new-restic-server" -c "$work/server.yaml" -H template >/dev/null
+    "$bin/new-restic-server" -c "$work/server.yaml" -H template \
+        ${remote:+--remote-repository store:backups/template} >/dev/null
     t=$work/root/systems/template
     for i in $(seq 1 "$clients"); do
         c=$work/root/systems/host$i
@@ -58,10 +64,25 @@ fi
 end=$(date +%s.%N)
 printf 'provisioned %d clients in %.1f s\n' "$clients" "$(echo "$end - $start" | bc)"
 
+now=$(date +%s)
+if [ -n "$remote" ]; then
+    stamp=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
+    for i in $(seq 1 "$clients"); do
+        snaps=""
+        for s in $(seq 1 30); do
+            printf -v id "%064x" $((i * 1000 + s))
+            t=$(date -u -d "@$((now - (s - 1) * 86400 - 3600))" +%Y-%m-%dT%H:%M:%S.000Z)
+            snaps+="${snaps:+,}{\"id\": \"$id\", \"time\": \"$t\", \"size\": 300}"
+        done
+        echo "{\"schema\": 1, \"remote\": \"store:backups/host$i\", \"listed\": \"$stamp\"," \
+            "\"error\": null, \"snapshots\": [$snaps]}" > "$work/root/systems/host$i/state/remote-listing.json"
+    done
+fi
+
 # Snapshot i of every client arrived i days ago (one touch per day for all clients); every tenth
 # client has none for the last two days, so it is stale.
-now=$(date +%s)
 for s in $(seq 1 30); do
+    [ -n "$remote" ] && break
     files=()
     for i in $(seq 1 "$clients"); do
         if [ $((i % 10)) -eq 0 ] && [ "$s" -le 2 ]; then continue; fi
@@ -78,6 +99,7 @@ stamp=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
 for i in $(seq 1 "$clients"); do
     c=$work/root/systems/host$i
     repo=$c/data/host$i
+    [ -n "$remote" ] && repo=store:backups/host$i && continue
     mkdir -p "$repo/snapshots" "$repo/index" "$repo/keys" "$repo/data/00"
     echo config > "$repo/config"
     for s in $(seq 1 30); do

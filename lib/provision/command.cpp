@@ -34,6 +34,15 @@ void add_new_restic_server_options(CLI::App& app, NewResticServerArguments& a) {
     app.add_flag("--append-only", a.append_only, "a dedicated rest-server: no deletions");
     app.add_option("--quota", a.quota, "a dedicated rest-server: the most it stores")
         ->option_text("SIZE");
+    app.add_option("--remote-repository", a.remote_repository,
+                   "the repository is on this rclone remote (a store not run here)")
+        ->option_text("NAME:PATH");
+    app.add_option("--remote-config", a.remote_config,
+                   "with --remote-repository: the rclone config defining NAME (read-only key)")
+        ->option_text("FILE");
+    app.add_option("--poll-interval", a.poll_interval,
+                   "with --remote-repository: seconds between listings (default 60)")
+        ->option_text("SECONDS");
     app.add_flag("--remove", a.remove, "remove the client (disable it first)");
     app.add_flag("--delete-data", a.delete_data, "with --remove: delete its repository too");
     app.add_flag("--rotate-keys", a.rotate, "make new credentials for the client");
@@ -105,6 +114,13 @@ ProvisionRequest request_of(const NewResticServerArguments& a) {
     if (!a.quota.empty()) {
         request.quota = size_of("--quota", a.quota);
     }
+    request.remote_repository = a.remote_repository;
+    request.remote_config = a.remote_config;
+    request.poll_interval = a.poll_interval;
+    if (a.remote_repository.empty() && (!a.remote_config.empty() || a.poll_interval)) {
+        refuse("unable to use --remote-config or --poll-interval: they go with "
+               "--remote-repository");
+    }
     return request;
 }
 
@@ -125,8 +141,35 @@ std::string replicas_text(const ClientConfig& c) {
     return text;
 }
 
+void print_remote_next_steps(const ProvisionResult& result) {
+    const ClientConfig& c = result.config;
+    print(fmt::format(
+        "Provisioned {host}: a remote primary on {remote}, listed every {poll} s by "
+        "backup-syncd\n"
+        "  (no storage server here; the server reads the store with the key in {conf}).\n"
+        "To fill in:\n{notes}"
+        "Next steps:\n"
+        "  1. Enable it (runit starts backup-syncd within seconds):\n"
+        "       ln -s {service} {link}\n"
+        "  2. Copy the client's environ file to the client, mode 0600:\n"
+        "       scp {environ} root@{host}:/etc/restic/environ\n"
+        "  3. On {host}: make a repository password and the repository:\n"
+        "       (umask 077; openssl rand -base64 32 > /etc/restic/repo-password)\n"
+        "       restic-wrapper init\n{replicas}",
+        fmt::arg("host", c.host), fmt::arg("remote", c.remote_repository),
+        fmt::arg("poll", c.poll_interval_seconds),
+        fmt::arg("conf", (result.paths.secrets / "rclone.conf").string()),
+        fmt::arg("notes", result.remote_notes), fmt::arg("service", result.paths.service.string()),
+        fmt::arg("link", result.enable_link.string()),
+        fmt::arg("environ", result.paths.environ_file.string()),
+        fmt::arg("replicas", replicas_text(c))));
+}
+
 void print_next_steps(const ProvisionResult& result) {
     const ClientConfig& c = result.config;
+    if (c.is_remote()) {
+        return print_remote_next_steps(result);
+    }
     std::error_code ec;
     bool ca = fs::exists(result.paths.ca_file, ec);
     print(fmt::format(

@@ -36,6 +36,9 @@ struct NewResticServerArguments {
     std::string set_quota;       // a SIZE or "none" for an existing client
     bool renew_certs = false;
     bool rotate_ca = false;
+    std::string remote_repository;    // a remote primary: the rclone remote NAME:PATH
+    std::string remote_config;        // its rclone config file (else a template to fill in)
+    std::optional<int> poll_interval; // seconds between backup-syncd's listings of it
 };
 
 // Declares the options of new-restic-server on app, into arguments.

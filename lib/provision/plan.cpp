@@ -150,4 +150,20 @@ ClientPlan plan_client(const ServerConfig& server, ClientConfig config, const Ow
     return plan;
 }
 
+ClientPlan plan_remote_client(const ServerConfig& server, ClientConfig config, const Owner& owner,
+                              const Programs& programs) {
+    ClientPlan plan;
+    plan.paths = ServerLayout(server.root).client(config.host);
+    plan.config = std::move(config);
+    plan.values = template_values(server, plan, owner, programs);
+    plan.values["REMOTE"] = {plan.config.remote_repository};
+    plan.values["RCLONE_CONFIG"] = {remote_rclone_config(plan.paths).string()};
+    plan.values["POLL_INTERVAL"] = {std::to_string(plan.config.poll_interval_seconds)};
+    return plan;
+}
+
+fs::path remote_rclone_config(const ClientPaths& paths) {
+    return paths.secrets / "rclone.conf";
+}
+
 } // namespace backup::core

@@ -61,4 +61,14 @@ ClientPlan plan_client(const ServerConfig& server, ClientConfig config, const Ow
                        const Programs& programs, Credentials credentials,
                        Credentials gateway_root = {});
 
+// A remote primary's plan (config.is_remote()): its paths and the values of its run scripts,
+// backup-syncd's in listing mode among them (REMOTE, RCLONE_CONFIG, POLL_INTERVAL); no
+// storage server, credentials or repository directory.
+ClientPlan plan_remote_client(const ServerConfig& server, ClientConfig config, const Owner& owner,
+                              const Programs& programs);
+
+// Where a remote primary's rclone config is: secrets/rclone.conf (0600, the service user's),
+// which backup-syncd, restic-replicate and restic-audit are told.
+fs::path remote_rclone_config(const ClientPaths& paths);
+
 } // namespace backup::core

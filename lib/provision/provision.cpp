@@ -13,6 +13,7 @@
 #include "provision/plan.hpp"
 #include "provision/ports.hpp"
 #include "provision/reach.hpp"
+#include "provision/remote.hpp"
 #include "provision/shared_instance.hpp"
 #include "provision/system_user.hpp"
 #include "provision/tls.hpp"
@@ -48,21 +49,6 @@ Expected<void> prepare_root(const ServerLayout& layout) {
         }
     }
     return {};
-}
-
-// rclone as restic-replicate finds it: installed with the toolkit, else on PATH.
-Expected<std::string> find_rclone() {
-    if (auto bundled = util::bundled_program("rclone")) {
-        return *bundled;
-    }
-    const char* path = std::getenv("PATH");
-    if (auto found = util::find_executable("rclone", path != nullptr ? path : "/usr/bin:/bin")) {
-        return fs::absolute(*found).string();
-    }
-    return util::fail(ExitCode::permanent,
-                      "find rclone: a remote destination is copied with it, and it is neither "
-                      "installed with the toolkit nor on PATH (apt-get install rclone); nothing "
-                      "was changed");
 }
 
 // A local destination must be an empty directory the service user can write, or missing below
@@ -117,13 +103,17 @@ Expected<std::vector<fs::path>> check_service_reach(const ServerConfig& server,
                                                     const ClientConfig& config,
                                                     const Programs& programs, const Owner& owner) {
     std::vector<Reach> reaches = {
-        {programs.storage, Reach::Need::execute, std::string(to_string(config.kind))},
         {programs.syncd, Reach::Need::execute, "backup-syncd"},
         {programs.replicate, Reach::Need::execute, "restic-replicate"},
         {server.root, Reach::Need::search, "the root"},
     };
+    // A remote primary has no storage server here, and is listed and read with rclone.
+    if (!config.is_remote()) {
+        reaches.push_back(
+            {programs.storage, Reach::Need::execute, std::string(to_string(config.kind))});
+    }
     std::vector<fs::path> to_make;
-    bool remote = false;
+    bool remote = config.is_remote();
     for (const auto& d : config.destinations) {
         if (!d.is_local()) {
             remote = true;
@@ -333,6 +323,103 @@ Expected<Owner> make_owner(const ServerConfig& server, ClientConfig& config,
     return owner;
 }
 
+// A remote primary's request: a remote, and none of a storage server's options.
+Expected<void> check_remote_request(const ProvisionRequest& r) {
+    std::vector<std::string> problems;
+    auto refuse = [&](bool given, const char* option) {
+        if (given) {
+            problems.push_back(fmt::format("unable to use {} with --remote-repository: a remote "
+                                           "primary has no storage server here",
+                                           option));
+        }
+    };
+    refuse(r.kind.has_value(), "--server");
+    refuse(r.topology.has_value(), "--topology");
+    refuse(r.port.has_value(), "-p/--port");
+    refuse(r.address.has_value(), "--address");
+    refuse(r.append_only.has_value() || r.quota.has_value(), "--append-only/--quota");
+    if (auto ok = validate_rclone_remote(r.remote_repository, "--remote-repository"); !ok) {
+        problems.push_back(ok.error().message());
+    }
+    if (r.poll_interval && (*r.poll_interval < 1 || *r.poll_interval > 86400)) {
+        problems.push_back(fmt::format("unable to use --poll-interval {}: expected 1 to 86400 "
+                                       "seconds",
+                                       *r.poll_interval));
+    }
+    if (!problems.empty()) {
+        return std::unexpected(util::Error::several(ExitCode::permanent, std::move(problems)));
+    }
+    return {};
+}
+
+// A remote primary's files below p (a staging directory that becomes plan.paths): no data
+// directory and no storage server, only backup-syncd listing the remote.
+Expected<void> build_remote_client(const ClientPlan& plan, const RemoteStore& store,
+                                   const ClientPaths& p, const Owner& owner) {
+    const ClientPaths& final_paths = plan.paths;
+    for (const auto& dir : {p.conf, p.services, p.dir / "client"}) {
+        TRY(make_dir(dir, 0755));
+    }
+    TRY(make_dir(p.secrets, 0700, &owner));
+    TRY(make_dir(p.state, 0750, &owner));
+    TRY(make_dir(p.logs, 0755));
+    TRY(make_service(p.service, "client/run", plan.values, p.logs / "runsvdir",
+                     final_paths.logs / "runsvdir", owner));
+    TRY(make_dir(p.service / "control", 0755));
+    TRY(render_to(p.service / "control" / "t", "client/control-t", plan.values, 0755));
+    TRY(make_service(p.services / "backup-syncd", "backup-syncd/remote-run", plan.values,
+                     p.logs / "backup-syncd", final_paths.logs / "backup-syncd", owner));
+    TRY(write_file(remote_rclone_config(p), store.config_text, 0600, &owner));
+    TRY(write_file(p.config_file, render_client_config(plan.config), 0644));
+    return write_file(p.environ_file, render_remote_environ(plan.config, store), 0600);
+}
+
+Expected<ProvisionResult> provision_remote_client(const ServerConfig& server,
+                                                  const ProvisionRequest& request) {
+    TRY(validate_host_name(request.host));
+    TRY(check_remote_request(request));
+    ServerLayout layout(server.root);
+    ProvisionRequest own = request;
+    own.topology = Topology::dedicated; // a user of its own, as a dedicated client
+    ClientConfig config = initial_client_config(server, own, "");
+    config.address.clear();
+    config.remote_repository = request.remote_repository;
+    config.poll_interval_seconds = request.poll_interval.value_or(k_default_poll_interval_seconds);
+    if (!config.owner_user.empty()) {
+        TRY(resolve_owner(config.owner_user, config.owner_group));
+    }
+    Programs programs;
+    programs.syncd = TRY(resolve_program(server.backup_syncd_binary, "backup-syncd", true));
+    programs.replicate =
+        TRY(resolve_program(server.restic_replicate_binary, "restic-replicate", true));
+    std::string rclone = TRY(find_rclone());
+    RemoteStore store =
+        TRY(read_remote_store(config.remote_repository, request.remote_config, rclone));
+    TRY(check_root(server));
+    ClientPaths final_paths = layout.client(config.host);
+    TRY(check_new(final_paths, config.host));
+    util::UndoStack undo; // the client's own user, when one is made
+    std::vector<fs::path> destinations_to_make;
+    Owner owner = TRY(make_owner(server, config, programs, undo, destinations_to_make));
+    TRY(prepare_root(layout));
+    auto lock = TRY(lock_server(layout));
+    TRY(check_new(final_paths, config.host));
+    ClientPlan plan = plan_remote_client(server, std::move(config), owner, programs);
+    auto staging = TRY(util::TempDir::create(
+        (layout.systems() / fmt::format(".staging-{}-", plan.config.host)).string()));
+    ::chmod(staging.path().c_str(), 0755);
+    if (auto ok = build_remote_client(plan, store, ServerLayout::client_at(staging.path()), owner);
+        !ok) {
+        return std::unexpected(
+            ok.error().with_context(fmt::format("provision {}", plan.config.host)));
+    }
+    TRY(commit_client(server, layout, plan, staging, owner, destinations_to_make));
+    undo.commit();
+    return ProvisionResult{
+        plan.config, plan.paths, layout.enable_link(plan.config.host), "",
+        remote_placeholders_text(store, remote_rclone_config(plan.paths).string())};
+}
+
 } // namespace
 
 Expected<void> rename_into_place(const fs::path& from, const fs::path& to) {
@@ -344,6 +431,9 @@ Expected<void> rename_into_place(const fs::path& from, const fs::path& to) {
 
 Expected<ProvisionResult> provision_client(const ServerConfig& server,
                                            const ProvisionRequest& request) {
+    if (!request.remote_repository.empty()) {
+        return provision_remote_client(server, request);
+    }
     TRY(validate_host_name(request.host));
     ServerLayout layout(server.root);
     ClientConfig config = initial_client_config(server, request, default_client_address(server));
@@ -397,7 +487,7 @@ Expected<ProvisionResult> provision_client(const ServerConfig& server,
     TRY(commit_client(server, layout, plan, staging, owner, destinations_to_make));
     undo.commit();
     return ProvisionResult{plan.config, plan.paths, layout.enable_link(plan.config.host),
-                           server.tls.client_ca_file};
+                           server.tls.client_ca_file, ""};
 }
 
 } // namespace backup::core

@@ -25,6 +25,12 @@ struct ProvisionRequest {
     std::optional<bool> append_only;    // a dedicated rest-server's --append-only
     std::optional<std::uint64_t> quota; // a dedicated rest-server's --max-size
     std::optional<std::int64_t> now;    // recorded as the client's creation time (unix seconds)
+    // A remote primary (--remote-repository NAME:PATH): no storage server here, only
+    // backup-syncd listing it; the remote's rclone config (--remote-config; empty: a template to
+    // fill in) and how often it is listed.
+    std::string remote_repository;
+    std::string remote_config;
+    std::optional<int> poll_interval;
 };
 
 struct ProvisionResult {
@@ -32,6 +38,7 @@ struct ProvisionResult {
     ClientPaths paths;
     fs::path enable_link;
     std::string ca_file_on_client; // where paths.ca_file goes on the client (RESTIC_CACERT)
+    std::string remote_notes;      // a remote primary: what the operator still fills in
 };
 
 // Provisions a client. Everything is built in a staging directory under <root>/systems and
@@ -55,6 +62,14 @@ struct ProvisionResult {
 // is taken back.
 util::Expected<ProvisionResult> provision_client(const ServerConfig& server,
                                                  const ProvisionRequest& request);
+//
+// A remote primary (request.remote_repository) gets no storage server, port or account: its
+// conf/client.yaml names the remote, secrets/rclone.conf (0600, the service user's) holds the
+// operator's rclone config (which must define the remote's name, else 100) or a template to fill
+// in, its runsvdir holds only backup-syncd in listing mode, and client/environ names the bucket
+// (s3 remotes with an endpoint) with placeholders for the client's own read-write key. Options
+// of a storage server here (kind, topology, port, address, limits) are refused (100). Staged
+// and checked as the service user like any client before anything is written.
 
 // Removes a client (a remote primary's too: its repository on the store is not touched): refused
 // (100) while the client is enabled (its link exists; for a shared client also while its access is

@@ -21,8 +21,8 @@ void apply_capacity(ServerStatus& status, CapacityHistory& history,
                             [&](const FilesystemInfo& f) { return f.path == entry.first; });
     });
     for (auto& c : status.clients) {
-        if (c.state == ClientState::error) {
-            continue;
+        if (c.state == ClientState::error || !c.remote_repository.empty()) {
+            continue; // a remote primary's size is not measured here
         }
         CapacitySeries& series = history.clients[c.host];
         add_sample(series, today, c.repository_bytes);

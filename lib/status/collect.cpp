@@ -16,6 +16,7 @@
 #include "provision/owner.hpp"
 #include "state/audit_status.hpp"
 #include "state/certificate_cache.hpp"
+#include "state/remote_listing.hpp"
 #include "state/replicate_status.hpp"
 #include "state/syncd_status.hpp"
 #include "status/repository_scan.hpp"
@@ -86,6 +87,38 @@ void read_repository(ClientInfo& info) {
     if (info.quota) {
         info.quota_used = scan.apparent_bytes;
     }
+}
+
+// A remote primary is never listed here (backup-status makes no network request): backup-syncd
+// records each listing it makes (judge.cpp judges whether it is recent and good).
+void read_remote(const fs::path& state, const ClientConfig& config, ClientInfo& info) {
+    info.kind = "remote";
+    info.topology = "remote";
+    info.remote_repository = config.remote_repository;
+    info.poll_interval_seconds = config.poll_interval_seconds;
+    auto read = read_remote_listing(state);
+    if (!read) {
+        info.problems.push_back({ProblemKind::state_file, "listing", read.error().message()});
+        return;
+    }
+    if (!*read) {
+        return; // judged with the services: a disabled client lists nothing
+    }
+    const RemoteListing& l = **read;
+    info.listed = l.listed;
+    info.initialised = !l.snapshots.empty();
+    for (const auto& s : l.snapshots) {
+        if (s.time) {
+            info.snapshot_times.push_back(*s.time);
+        }
+        info.snapshot_bytes += s.size;
+    }
+    info.snapshots = l.snapshots.size();
+    std::sort(info.snapshot_times.begin(), info.snapshot_times.end());
+    if (!info.snapshot_times.empty()) {
+        info.newest_snapshot = info.snapshot_times.back();
+    }
+    info.listing_error = l.error.value_or("");
 }
 
 void read_sync(const fs::path& state, ClientInfo& info) {
@@ -308,13 +341,7 @@ ClientInfo read_client(const ServerLayout& layout, const ClientConfig& config,
     info.tls = config.tls;
     read_services(paths, info);
     if (config.is_remote()) {
-        // Snapshots of a remote primary come from listings, a later part of issue 18.
-        info.kind = "remote";
-        info.topology = "remote";
-        info.problems.push_back(
-            {ProblemKind::repository, "snapshots",
-             fmt::format("remote primary {}: not yet supported by backup-status",
-                         config.remote_repository)});
+        read_remote(paths.state, config, info);
     } else {
         read_repository(info);
     }

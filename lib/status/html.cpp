@@ -277,8 +277,9 @@ void audits_cell(Out out, const ClientInfo& c, std::int64_t now) {
 }
 
 void size_cells(Out out, const ClientInfo& c, const CapacityHistory* history, std::int64_t now) {
+    // A remote primary's repository is not measured: only its snapshots/ is listed.
     fmt::format_to(out, R"(<td class="num" data-label="Size">{})",
-                   util::format_size(c.repository_bytes));
+                   c.remote_repository.empty() ? util::format_size(c.repository_bytes) : "-");
     if (c.quota) {
         fmt::format_to(out, R"( <span class="meta">quota {} of {} ({}%)</span>)",
                        util::format_size(c.quota_used), util::format_size(*c.quota),

@@ -96,6 +96,11 @@ std::string ago(std::int64_t now, std::int64_t then) {
     return util::format_duration(std::chrono::seconds(now - then));
 }
 
+// A remote primary's listing record is stale after this many poll intervals, plus the time one
+// listing may take.
+constexpr int k_listing_intervals = 3;
+constexpr std::int64_t k_listing_grace_seconds = 120;
+
 // Where an audit label points, in words: "the repository", "destination disk2".
 std::string audited(const std::string& label) {
     if (label == "repository") {
@@ -145,6 +150,32 @@ void judge_freshness(std::int64_t now, ClientInfo& c) {
              : fmt::format("no repository {} after it was provisioned: run 'restic-wrapper init' "
                            "and '--daily' on {}",
                            ago(now, *c.created), c.host)});
+}
+
+// A remote primary's listing record must be there, good and recent: backup-syncd lists every
+// poll interval (a failing listing rewrites it too), so one older than k_listing_intervals of
+// them means it does not run or cannot write; what it says is then not the store's present.
+void judge_listing(std::int64_t now, ClientInfo& c) {
+    if (c.remote_repository.empty()) {
+        return;
+    }
+    auto problem = [&](std::string message) {
+        c.problems.push_back({ProblemKind::sync_failing, "listing", std::move(message)});
+    };
+    if (!c.listed) {
+        return problem(fmt::format("backup-syncd has recorded no listing of {} (is it running?)",
+                                   c.remote_repository));
+    }
+    if (!c.listing_error.empty()) {
+        problem(fmt::format("listing {} failed: {}", c.remote_repository, c.listing_error));
+    }
+    std::int64_t limit =
+        std::int64_t{k_listing_intervals} * c.poll_interval_seconds + k_listing_grace_seconds;
+    if (now - *c.listed > limit) {
+        problem(fmt::format("backup-syncd's last listing of {} is {} old (it lists every {} s): "
+                            "is it running?",
+                            c.remote_repository, ago(now, *c.listed), c.poll_interval_seconds));
+    }
 }
 
 void judge_services(ClientInfo& c, const std::vector<InstanceInfo>& instances) {
@@ -247,6 +278,7 @@ void judge_client(std::int64_t now, const std::vector<InstanceInfo>& instances, 
     // A disabled client's services and syncs are stopped on purpose; its repository, the only
     // copy of its backups, is still audited, and still has its quota.
     if (active) {
+        judge_listing(now, c);
         judge_services(c, instances);
         judge_freshness(now, c);
         judge_replication(now, c);

@@ -110,6 +110,9 @@ std::string replicas_text(const ClientInfo& c) {
 }
 
 std::string size_text(const ClientInfo& c) {
+    if (!c.remote_repository.empty()) {
+        return "-"; // only its snapshots are listed, never the whole repository
+    }
     if (c.quota) {
         return fmt::format("{}/{}", util::format_size(c.quota_used), util::format_size(*c.quota));
     }
@@ -269,6 +272,9 @@ Json client_json(const ClientInfo& c) {
             {"stale", c.stale()},
             {"repository", text_or_null(c.repository.string())},
             {"repository_bytes", c.repository_bytes},
+            {"remote_repository", text_or_null(c.remote_repository)},
+            {"listed", opt(c.listed)},
+            {"snapshot_bytes", c.snapshot_bytes},
             {"growth_bytes_per_day", opt(c.growth_bytes_per_day)},
             {"quota_bytes", c.quota ? Json(*c.quota) : Json(nullptr)},
             {"quota_used_bytes", c.quota ? Json(c.quota_used) : Json(nullptr)},

@@ -142,6 +142,13 @@ struct ClientInfo {
     std::uint64_t quota_used = 0;               // what rest-server counts against the quota
     std::optional<double> growth_bytes_per_day; // over the last 30 days' samples
     std::vector<Problem> problems;              // empty: all is well
+    // A remote primary: snapshots, their times and sizes from backup-syncd's last listing
+    // (state/remote_listing.hpp), which must be recent (a few poll intervals) and good.
+    std::string remote_repository;
+    int poll_interval_seconds = 0;
+    std::optional<std::int64_t> listed; // when backup-syncd last listed it
+    std::string listing_error;          // that listing failed: why
+    std::uint64_t snapshot_bytes = 0;   // the snapshot objects' sizes, summed
 
     bool ok() const { return problems.empty(); }
     bool stale() const { return state == ClientState::stale; }

@@ -607,7 +607,8 @@ Expected<void> run_sync_daemon(const SyncdOptions& options) {
             runner.env["RCLONE_CONFIG"] = options.rclone_config;
         }
         runner.stop_fd = signals.fd();
-        lister = std::make_unique<RcloneSnapshotLister>(options.remote, std::move(runner));
+        lister = std::make_unique<RcloneSnapshotLister>(options.remote, std::move(runner),
+                                                        options.state_dir);
     }
     SyncDaemon daemon(options, std::move(state), std::move(signals), std::move(lister));
     return daemon.run();

@@ -1,6 +1,10 @@
 #include "syncd/lister.hpp"
 
+#include <algorithm>
+#include <charconv>
+
 #include "model/repository.hpp"
+#include "util/time.hpp"
 
 namespace backup::core {
 
@@ -50,6 +54,33 @@ SnapshotIds snapshot_ids_from_lsf(std::string_view output) {
     return ids;
 }
 
+std::vector<RemoteSnapshotObject> snapshot_objects_from_lsf(std::string_view output) {
+    std::vector<RemoteSnapshotObject> objects;
+    for_each_line(output, [&](std::string_view line) {
+        auto first = line.find(';');
+        auto second = first == std::string_view::npos ? first : line.find(';', first + 1);
+        if (second == std::string_view::npos || !is_repository_id(line.substr(second + 1))) {
+            return;
+        }
+        RemoteSnapshotObject o;
+        o.id = std::string(line.substr(second + 1));
+        std::string time(line.substr(0, first));
+        if (time.size() == 19 && time[10] == ' ') {
+            time[10] = 'T';
+            o.time = util::parse_unix_time(time + "Z");
+        }
+        auto size = line.substr(first + 1, second - first - 1);
+        std::uint64_t bytes = 0;
+        if (std::from_chars(size.data(), size.data() + size.size(), bytes).ec == std::errc()) {
+            o.size = bytes;
+        }
+        objects.push_back(std::move(o));
+    });
+    std::sort(objects.begin(), objects.end(),
+              [](const auto& a, const auto& b) { return a.id < b.id; });
+    return objects;
+}
+
 std::string rclone_failure(const util::ProcessResult& result) {
     std::string chosen;
     std::string last;
@@ -70,8 +101,10 @@ std::string rclone_failure(const util::ProcessResult& result) {
     return reason.empty() ? result.describe() : fmt::format("{} ({})", reason, result.describe());
 }
 
-RcloneSnapshotLister::RcloneSnapshotLister(std::string remote, RcloneRunner runner)
-    : m_remote(std::move(remote)), m_runner(std::move(runner)) {
+RcloneSnapshotLister::RcloneSnapshotLister(std::string remote, RcloneRunner runner,
+                                           std::filesystem::path record_dir)
+    : m_remote(std::move(remote)), m_runner(std::move(runner)),
+      m_record_dir(std::move(record_dir)) {
     while (m_remote.size() > 1 && m_remote.back() == '/') {
         m_remote.pop_back();
     }
@@ -85,11 +118,15 @@ std::string RcloneSnapshotLister::watched() const {
 Expected<util::ProcessResult> RcloneSnapshotLister::lsf(const std::string& target) {
     util::SpawnOptions o;
     // One attempt each time: the next interval is the retry, and a stopped store fails at once
-    // instead of holding the daemon in rclone's backoff.
+    // instead of holding the daemon in rclone's backoff. Times in UTC: lsf prints local time
+    // without a zone (in every rclone version, unlike --time-format).
     o.argv = {m_runner.program,
               "lsf",
               "-q",
               "--files-only",
+              "--format",
+              "tsp",
+              "--use-server-modtime",
               "--retries",
               "1",
               "--low-level-retries",
@@ -100,6 +137,7 @@ Expected<util::ProcessResult> RcloneSnapshotLister::lsf(const std::string& targe
               "60s",
               target};
     o.env = m_runner.env;
+    o.env["TZ"] = "UTC";
     o.stdout_mode = util::Output::capture;
     o.stderr_mode = util::Output::capture;
     o.timeout = std::chrono::minutes(3);
@@ -113,15 +151,43 @@ Expected<util::ProcessResult> RcloneSnapshotLister::lsf(const std::string& targe
 
 Expected<SnapshotIds> RcloneSnapshotLister::list() {
     std::string target = watched() + "/";
-    auto result = TRY(lsf(target));
-    if (result.stopped) {
-        return util::fail(ExitCode::temporary, "list {}: stopped by a signal", target);
+    auto listed = [&]() -> Expected<std::vector<RemoteSnapshotObject>> {
+        auto result = TRY(lsf(target));
+        if (result.stopped) {
+            return util::fail(ExitCode::temporary, "list {}: stopped by a signal", target);
+        }
+        if (!result.success()) {
+            return util::fail(ExitCode::temporary, "list {}: rclone lsf: {}", target,
+                              rclone_failure(result));
+        }
+        return snapshot_objects_from_lsf(result.out);
+    }();
+    record(listed);
+    if (!listed) {
+        return std::unexpected(listed.error());
     }
-    if (!result.success()) {
-        return util::fail(ExitCode::temporary, "list {}: rclone lsf: {}", target,
-                          rclone_failure(result));
+    SnapshotIds ids;
+    for (const auto& o : *listed) {
+        ids.insert(o.id);
     }
-    return snapshot_ids_from_lsf(result.out);
+    return ids;
+}
+
+// A record that cannot be written goes stale, which backup-status reports.
+void RcloneSnapshotLister::record(const Expected<std::vector<RemoteSnapshotObject>>& listed) {
+    if (m_record_dir.empty()) {
+        return;
+    }
+    RemoteListing l;
+    l.remote = m_remote;
+    l.listed = util::unix_now();
+    if (listed) {
+        m_last_good = *listed;
+    } else {
+        l.error = listed.error().message();
+    }
+    l.snapshots = m_last_good;
+    (void)write_remote_listing(m_record_dir, l);
 }
 
 bool RcloneSnapshotLister::repository_made() {
@@ -138,7 +204,8 @@ bool RcloneSnapshotLister::repository_made() {
         return true;
     }
     bool found = false;
-    for_each_line(result->out, [&](std::string_view name) { found = found || name == "config"; });
+    for_each_line(result->out,
+                  [&](std::string_view name) { found = found || name.ends_with(";config"); });
     return found;
 }
 

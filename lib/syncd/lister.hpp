@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "state/remote_listing.hpp"
 #include "state/syncd_state.hpp"
 #include "util/error.hpp"
 #include "util/process.hpp"
@@ -53,14 +54,17 @@ struct RcloneRunner {
 };
 
 // The snapshots of a repository on an rclone remote ("store:bucket/web1"). Each list() is one
-//   rclone lsf -q --files-only --retries 1 --low-level-retries 1 REMOTE/snapshots/
+//   rclone lsf -q --files-only --format tsp --use-server-modtime ... REMOTE/snapshots/
 // which on S3 is one ListObjects request per 1,000 names (the trailing slash lists the prefix
-// without a HEAD of it). A prefix with no objects lists as empty on S3 (there are no
-// directories); a missing bucket is rclone's exit 3, an error. repository_made() is one
-// `rclone lsf --files-only REMOTE/config`.
+// without a HEAD of it; --use-server-modtime takes each object's time from the listing instead
+// of a HEAD per object for its metadata). With a record directory, every list() rewrites
+// state/remote_listing.hpp's record there (what backup-status shows), its failures included. A
+// prefix with no objects lists as empty on S3 (there are no directories); a missing bucket is
+// rclone's exit 3, an error. repository_made() is one `rclone lsf --files-only REMOTE/config`.
 class RcloneSnapshotLister final : public SnapshotLister {
 public:
-    RcloneSnapshotLister(std::string remote, RcloneRunner runner);
+    RcloneSnapshotLister(std::string remote, RcloneRunner runner,
+                         std::filesystem::path record_dir = {});
     util::Expected<SnapshotIds> list() override;
     bool repository_made() override;
     std::string watched() const override;
@@ -68,13 +72,21 @@ public:
 
 private:
     util::Expected<util::ProcessResult> lsf(const std::string& target);
+    void record(const util::Expected<std::vector<RemoteSnapshotObject>>& listed);
     std::string m_remote;
     RcloneRunner m_runner;
+    std::filesystem::path m_record_dir;
+    std::vector<RemoteSnapshotObject> m_last_good; // kept in the record while listings fail
 };
 
 // The snapshot IDs in an `rclone lsf --files-only` output (one name per line): names of exactly
 // 64 lowercase hex characters; every other line (temporary names, strays, "dir/") is ignored.
 SnapshotIds snapshot_ids_from_lsf(std::string_view output);
+
+// The snapshot objects in an `rclone lsf --files-only --format tsp` output run with TZ=UTC (one
+// "YYYY-MM-DD HH:MM:SS;SIZE;NAME" per line), sorted by id: names of 64 lowercase hex characters;
+// every other line is ignored, and a time or size that does not parse is left out (nullopt, 0).
+std::vector<RemoteSnapshotObject> snapshot_objects_from_lsf(std::string_view output);
 
 // The reason in rclone's stderr: its last ERROR or "Failed to" line without the timestamp, else
 // its last line, else how it ended.

@@ -1,6 +1,9 @@
 // The pure part of provisioning: what a client gets, worked out without root or a server.
 #include "provision/plan.hpp"
 
+#include "model/environ.hpp"
+#include "provision/remote.hpp"
+
 #include <catch2/catch.hpp>
 #include <unistd.h>
 
@@ -80,4 +83,38 @@ TEST_CASE("plan: without a public address the client connects to this host's nam
     ::gethostname(name, sizeof name - 1);
     CHECK(default_client_address(server) == name);
     CHECK(initial_client_config(server, request, default_client_address(server)).address == name);
+}
+
+TEST_CASE("a remote primary's environ: s3:ENDPOINT/PATH for an s3 remote with an endpoint, else a "
+          "placeholder; the client's key always one") {
+    RemoteStore store;
+    store.name = "store";
+    store.path = "backups/web1";
+    store.type = "s3";
+    store.endpoint = "https://s3.example.net/";
+    store.region = "eu-1";
+    CHECK(remote_repository_url(store) == "s3:https://s3.example.net/backups/web1");
+    ClientConfig config;
+    config.host = "web1";
+    config.remote_repository = "store:backups/web1";
+    auto text = render_remote_environ(config, store);
+    auto parsed = parse_environ(text, "environ");
+    REQUIRE(parsed);
+    std::map<std::string, std::string> values;
+    for (const auto& a : *parsed) {
+        values[a.name] = a.value;
+    }
+    CHECK(values["RESTIC_REPOSITORY"] == "s3:https://s3.example.net/backups/web1");
+    CHECK(values["AWS_DEFAULT_REGION"] == "eu-1");
+    CHECK(values["AWS_ACCESS_KEY_ID"].starts_with("FILL-IN"));
+    CHECK(values["AWS_SECRET_ACCESS_KEY"].starts_with("FILL-IN"));
+    CHECK(remote_placeholders_text(store, "rclone.conf").find("RESTIC_REPOSITORY") ==
+          std::string::npos);
+    store.type = "b2";
+    CHECK(remote_repository_url(store).empty());
+    parsed = parse_environ(render_remote_environ(config, store), "environ");
+    REQUIRE(parsed);
+    CHECK(parsed->front().value.starts_with("FILL-IN"));
+    CHECK(remote_placeholders_text(store, "rclone.conf").find("RESTIC_REPOSITORY") !=
+          std::string::npos);
 }

@@ -284,3 +284,28 @@ TEST_CASE("status: held deletions need a person, frozen ones do not") {
     c.destinations[0].deletions_frozen = true;
     CHECK(judged({c}).clients[0].ok());
 }
+
+TEST_CASE("a remote primary is ok with a recent listing, failing once it is a few polls old") {
+    ClientInfo c = healthy();
+    c.kind = "remote";
+    c.topology = "remote";
+    c.repository.clear();
+    c.services = {service("runsvdir", true), service("backup-syncd", true)};
+    c.remote_repository = "store:backups/web1";
+    c.poll_interval_seconds = 60;
+    c.listed = k_now - 30;
+    CHECK(judged({c}).clients[0].state == ClientState::ok);
+    c.listed = k_now - 3 * 60 - 121;
+    auto old = judged({c}).clients[0];
+    CHECK(old.state == ClientState::failing);
+    CHECK(kinds_of(old) == std::vector<std::string>{"sync-failing"});
+    c.listed = k_now - 30;
+    c.listing_error = "connection refused";
+    CHECK(judged({c}).clients[0].state == ClientState::failing);
+    // No record at all: never ok; not linked yet (or on purpose): disabled, nothing to list.
+    c.listing_error.clear();
+    c.listed.reset();
+    CHECK(judged({c}).clients[0].state == ClientState::failing);
+    c.enabled = false;
+    CHECK(judged({c}).clients[0].state == ClientState::disabled);
+}

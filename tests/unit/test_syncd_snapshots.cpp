@@ -92,6 +92,44 @@ TEST_CASE("an rclone listing gives only 64-hex names, never temporary names or s
     CHECK(snapshot_ids_from_lsf("").empty());
 }
 
+TEST_CASE("an rclone --format tsp listing gives each snapshot's UTC time and size, in id order") {
+    std::string listing = "2026-12-01 10:00:05;412;" + id('b') + "\n" + "2026-12-01 09:00:00;300;" +
+                          id('a') + "\r\n" + "2026-12-01 09:00:00;12;" + id('c') + ".tmp\n" +
+                          "garbage\n" + "bad time;x;" + id('d') + "\n";
+    auto objects = snapshot_objects_from_lsf(listing);
+    REQUIRE(objects.size() == 3);
+    CHECK(objects[0].id == id('a'));
+    CHECK(objects[0].time == 1796115600);
+    CHECK(objects[0].size == 300);
+    CHECK(objects[1].id == id('b'));
+    CHECK(objects[1].time == 1796119205);
+    CHECK(objects[1].size == 412);
+    CHECK(objects[2].id == id('d'));
+    CHECK_FALSE(objects[2].time);
+    CHECK(objects[2].size == 0);
+}
+
+TEST_CASE("the remote listing record keeps its error and objects through a write and a read") {
+    auto dir = TempDir::create_in_tmp("unit-remote-listing");
+    REQUIRE(dir);
+    CHECK(read_remote_listing(dir->path()).value() == std::nullopt);
+    RemoteListing l;
+    l.remote = "store:backups/web1";
+    l.listed = 1796115600;
+    l.error = "list store:backups/web1/snapshots/: connection refused";
+    l.snapshots = {{id('a'), 1796115000, 300}, {id('b'), std::nullopt, 0}};
+    REQUIRE(write_remote_listing(dir->path(), l));
+    auto back = read_remote_listing(dir->path());
+    REQUIRE(back);
+    REQUIRE(*back);
+    CHECK((*back)->remote == l.remote);
+    CHECK((*back)->listed == l.listed);
+    CHECK((*back)->error == l.error);
+    REQUIRE((*back)->snapshots.size() == 2);
+    CHECK((*back)->snapshots[0].time == 1796115000);
+    CHECK_FALSE((*back)->snapshots[1].time);
+}
+
 TEST_CASE("two listings compared: what appeared, what went, nothing for the same set") {
     SnapshotIds synced = snapshot_ids_from_lsf(id('a') + "\n" + id('b') + "\n");
     auto same = diff_snapshots(synced, snapshot_ids_from_lsf(id('b') + "\nx\n" + id('a')));
