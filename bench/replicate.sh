@@ -159,7 +159,9 @@ if [[ -z "$reuse" ]]; then
     build_repository
 fi
 total=$(repo_files "$repo")
-echo "repository: $total files ($(du -sh "$repo" | cut -f1)): data $(find "$repo/data" -type f | wc -l), index $(ls "$repo/index" | wc -l), snapshots $(ls "$repo/snapshots" | wc -l); built in $(seconds $(($(now_ns) - start))) s"
+built=reused
+[[ -n "$reuse" ]] || built="built in $(seconds $(($(now_ns) - start))) s"
+echo "repository: $total files ($(du -sh "$repo" | cut -f1)): data $(find "$repo/data" -type f | wc -l), index $(ls "$repo/index" | wc -l), snapshots $(ls "$repo/snapshots" | wc -l); $built"
 
 # --- every destination up to date ---------------------------------------------------------------
 local_dest="$work/replica-local"
