@@ -115,6 +115,15 @@ ReplicateJob client_job(const ReplicateCommand& command) {
     }
     ReplicateJob job;
     job.source = config.repository.string();
+    if (config.is_remote()) {
+        // A remote primary: read with the client's own rclone config when it has one.
+        job.source = config.remote_repository;
+        job.source_is_remote = true;
+        fs::path rclone_config = paths.secrets / "rclone.conf";
+        if (::stat(rclone_config.c_str(), &st) == 0) {
+            job.source_rclone_config = rclone_config.string();
+        }
+    }
     job.client = command.client;
     job.state_dir = paths.state;
     for (const auto& d : config.destinations) {

@@ -1,5 +1,7 @@
 #include "replicate/local_store.hpp"
 
+#include "replicate/remote_source.hpp"
+
 #include "state/replicate_ledger.hpp"
 #include "util/dir.hpp"
 #include "util/fs.hpp"
@@ -24,7 +26,38 @@ struct CopiedBytes {
     util::FileHash hash;
     std::optional<util::Error> read_error;  // the source could not be read: refuse it, go on
     std::optional<util::Error> write_error; // the destination could not be written: stop
+    // A remote primary: the object is gone (a prune), or its read failed (a server error, the
+    // network), which stops the batch as a destination's write error does: retrying may help.
+    bool vanished = false;
+    std::optional<util::Error> remote_error;
 };
+
+// Streams relative from a remote primary to out, hashing it as copy_and_hash does.
+CopiedBytes stream_and_hash(RemoteSource& remote, const std::string& relative, int out,
+                            const std::string& temp) {
+    CopiedBytes copied;
+    util::Sha256 hash;
+    auto read = remote.read(relative, [&](std::string_view chunk) {
+        hash.update(chunk);
+        if (auto written = util::write_all(out, chunk, temp); !written) {
+            copied.write_error = written.error();
+            return false;
+        }
+        copied.hash.size += chunk.size();
+        return true;
+    });
+    if (copied.write_error) {
+        return copied;
+    }
+    if (!read) {
+        copied.remote_error = read.error();
+    } else if (*read == RemoteSource::Read::gone) {
+        copied.vanished = true;
+    } else {
+        copied.hash.hex = util::to_hex(hash.finish());
+    }
+    return copied;
+}
 
 // Reads in once and writes what it read to out, hashing it: the bytes that are hashed are the
 // bytes that are written.
@@ -57,16 +90,10 @@ CopiedBytes copy_and_hash(int in, int out, const std::string& source, const std:
     return copied;
 }
 
-// Whether the file already at final_path holds what relative should hold.
-bool same_content(const std::string& final_path, const std::string& source_path,
-                  std::string_view relative, bool content_addressed) {
-    if (content_addressed) {
-        auto there = util::sha256_file(final_path);
-        return there && there->hex == path_file_name(relative);
-    }
-    auto there = util::read_file(final_path);
-    auto here = util::read_file(source_path);
-    return there && here && *there == *here;
+// Whether the file already at final_path holds the bytes whose SHA-256 is actual.
+bool same_content(const std::string& final_path, const std::string& actual) {
+    auto there = util::sha256_file(final_path);
+    return there && there->hex == actual;
 }
 
 } // namespace
@@ -201,17 +228,21 @@ bool LocalReplicaStore::copy_file(const std::string& relative, SourceVerifier& v
         return true;
     }
     std::string source_path = (fs::path(verifier.root()) / relative).string();
-    auto in = util::open_fd(source_path, O_RDONLY | O_NOFOLLOW);
-    if (!in) {
-        bool gone = in.error().errno_code() == ENOENT;
-        verifier.record(relative, {gone ? SourceCheck::vanished : SourceCheck::unreadable,
-                                   0,
-                                   {},
-                                   gone ? std::string() : in.error().message()});
-        (gone ? outcome.vanished : outcome.refused).push_back(relative);
-        return true;
+    RemoteSource* remote = verifier.remote();
+    util::Expected<util::Fd> in = util::Fd();
+    if (remote == nullptr) {
+        in = util::open_fd(source_path, O_RDONLY | O_NOFOLLOW);
+        if (!in) {
+            bool gone = in.error().errno_code() == ENOENT;
+            verifier.record(relative, {gone ? SourceCheck::vanished : SourceCheck::unreadable,
+                                       0,
+                                       {},
+                                       gone ? std::string() : in.error().message()});
+            (gone ? outcome.vanished : outcome.refused).push_back(relative);
+            return true;
+        }
+        ::posix_fadvise(in->get(), 0, 0, POSIX_FADV_SEQUENTIAL);
     }
-    ::posix_fadvise(in->get(), 0, 0, POSIX_FADV_SEQUENTIAL);
     std::string relative_dir(path_parent(relative));
     if (auto made = ensure_directory(relative_dir, batch.touched); !made) {
         outcome.error = made.error();
@@ -228,10 +259,17 @@ bool LocalReplicaStore::copy_file(const std::string& relative, SourceVerifier& v
     }
     util::Fd out(raw);
     util::ScopeGuard remove_temp([&] { ::unlink(temp.c_str()); });
-    CopiedBytes copied = copy_and_hash(in->get(), out.get(), source_path, temp);
-    if (copied.write_error) {
-        outcome.error = copied.write_error;
+    CopiedBytes copied = remote ? stream_and_hash(*remote, relative, out.get(), temp)
+                                : copy_and_hash(in->get(), out.get(), source_path, temp);
+    if (copied.write_error || copied.remote_error) {
+        // Nothing of it is published: the temporary file goes with remove_temp.
+        outcome.error = copied.write_error ? copied.write_error : copied.remote_error;
         return false;
+    }
+    if (copied.vanished) {
+        verifier.record(relative, {SourceCheck::vanished, 0, {}, {}});
+        outcome.vanished.push_back(relative);
+        return true;
     }
     if (copied.read_error) {
         verifier.record(
@@ -252,7 +290,7 @@ bool LocalReplicaStore::copy_file(const std::string& relative, SourceVerifier& v
         return false;
     }
     bool renamed = false;
-    bool go_on = publish(relative, temp, source_path, copied.hash.size, batch, renamed);
+    bool go_on = publish(relative, temp, copied.hash.hex, copied.hash.size, batch, renamed);
     if (renamed) {
         remove_temp.dismiss();
     }
@@ -272,8 +310,8 @@ std::optional<util::Error> LocalReplicaStore::make_durable(util::Fd& out,
 }
 
 bool LocalReplicaStore::publish(const std::string& relative, const std::string& temp,
-                                const std::string& source_path, std::uint64_t size,
-                                CopyBatch& batch, bool& renamed) {
+                                const std::string& actual, std::uint64_t size, CopyBatch& batch,
+                                bool& renamed) {
     CopyOutcome& outcome = batch.outcome;
     std::string final_path = (m_dir / relative).string();
     auto done = util::rename_noreplace(temp, final_path);
@@ -284,7 +322,7 @@ bool LocalReplicaStore::publish(const std::string& relative, const std::string& 
     if (!*done) {
         // Already there (a run whose ledger write was lost, or a change behind our back):
         // never replaced; fine when it holds the same content.
-        if (!same_content(final_path, source_path, relative, batch.content_addressed)) {
+        if (!same_content(final_path, actual)) {
             outcome.error = util::Error(ExitCode::permanent,
                                         fmt::format("unable to copy {}: {} exists with other "
                                                     "content; it is never overwritten",

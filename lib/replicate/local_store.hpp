@@ -50,11 +50,10 @@ private:
     // Copies one file; false when the batch must stop (outcome.error is set).
     bool copy_file(const std::string& relative, SourceVerifier& verifier, CopyBatch& batch);
     std::optional<util::Error> make_durable(util::Fd& out, const std::string& temp) const;
-    // Renames the verified temporary file into place, never over another file (renamed says
-    // whether it was); false when the batch must stop.
-    bool publish(const std::string& relative, const std::string& temp,
-                 const std::string& source_path, std::uint64_t size, CopyBatch& batch,
-                 bool& renamed);
+    // Renames the verified temporary file (content SHA-256 actual) into place, never over
+    // another file (renamed says whether it was); false when the batch must stop.
+    bool publish(const std::string& relative, const std::string& temp, const std::string& actual,
+                 std::uint64_t size, CopyBatch& batch, bool& renamed);
 
     fs::path m_dir;
     std::string m_target;
