@@ -304,3 +304,84 @@ TEST_CASE("replicate: from a SeaweedFS primary with one volume server stopped, t
     }
     require_no_processes(dir->path());
 }
+
+TEST_CASE("replicate: from a remote primary, a file that does not hash to its name reaches no "
+          "destination, and keep_deleted mirrors the primary's prune late",
+          "[replicate][rclone][remote]") {
+    require_program("rclone");
+    auto dir = util::TempDir::create_in_tmp("e2e-replicate-remote-local");
+    REQUIRE(dir);
+    {
+        // The primary is a repository behind rclone's local backend: the same rcd, listing and
+        // streaming as for S3, without a server.
+        fs::path repository = dir->path() / "primary" / "web1";
+        auto client = make_restic_client(dir->path() / "client", repository.string());
+        client.run({"init"});
+        fs::path source = dir->path() / "source";
+        make_sample_tree(source);
+        for (int round = 1; round <= 3; ++round) {
+            add_random_files(source / "round", fmt::format("r{}", round), 5, 20 * 1024);
+            client.run({"backup", source.string()});
+        }
+        std::string bogus = "data/ab/ab" + std::string(62, 'c');
+        fs::create_directories(repository / "data" / "ab");
+        REQUIRE(
+            util::atomic_write((repository / bogus).string(), "not what its name says\n", 0600));
+
+        fs::path root = dir->path() / "backups";
+        fs::path disk = dir->path() / "usb-disk" / "web1";
+        fs::path offsite = dir->path() / "offsite" / "web1";
+        fs::create_directories(disk);
+        core::Destination local("disk", disk, "");
+        core::Destination remote("offsite", "", "dst:" + offsite.string());
+        for (auto* d : {&local, &remote}) {
+            d->keep_deleted = std::chrono::seconds(86400);
+            d->hold_above_percent = 100;
+        }
+        auto paths = provision_remote_client(root, "src:" + repository.string(),
+                                             "[src]\ntype = local\n", {local, remote});
+        Environment env = base_environment();
+        env["RCLONE_CONFIG_DST_TYPE"] = "local";
+
+        auto first = run_replicate({"--root", root.string(), "--client", "web1"}, env);
+        INFO("first run\nstdout:\n" << first.out << "\nstderr:\n" << first.err);
+        CHECK(first.exit_code() == 1);
+        CHECK(first.err.find("unable to replicate " + bogus + ": its content hashes to") !=
+              std::string::npos);
+        for (const auto& replica : {disk, offsite}) {
+            CHECK_FALSE(fs::exists(replica / bogus));
+            CHECK(temporary_files(replica).empty());
+            CHECK(verify_repository_files(replica).empty());
+        }
+
+        // The client prunes its primary; a run sees the files gone, one two days on deletes them.
+        fs::remove(repository / bogus);
+        client.run({"forget", "--keep-last", "1", "--prune"});
+        std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+        auto seen = run_replicate(
+            {"--root", root.string(), "--client", "web1", "--now", std::to_string(now)}, env);
+        INFO("run that sees the prune\nstdout:\n" << seen.out << "\nstderr:\n" << seen.err);
+        REQUIRE(seen.exit_code() == 0);
+        for (const auto& d : last_status(paths)["destinations"]) {
+            CHECK(d["retention"]["pending_files"].get<std::size_t>() > 0);
+        }
+        auto late = run_replicate(
+            {"--root", root.string(), "--client", "web1", "--now", std::to_string(now + 2 * 86400)},
+            env);
+        INFO("run two days on\nstdout:\n" << late.out << "\nstderr:\n" << late.err);
+        REQUIRE(late.exit_code() == 0);
+        for (const auto& d : last_status(paths)["destinations"]) {
+            CHECK(d["retention"]["files_deleted"].get<std::size_t>() > 0);
+            CHECK(d["retention"]["pending_files"] == 0);
+        }
+        for (const auto& replica : {disk, offsite}) {
+            auto at =
+                client_at(client, replica.string(), dir->path() / "cache" / replica.parent_path().filename());
+            at.run({"check", "--read-data"});
+            CHECK(util::Json::parse(at.run({"snapshots", "--json"}).out).size() == 1);
+        }
+    }
+    require_no_processes(dir->path());
+}
