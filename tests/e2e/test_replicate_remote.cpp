@@ -340,8 +340,15 @@ TEST_CASE("replicate: from a remote primary, a file that does not hash to its na
         }
         auto paths = provision_remote_client(root, "src:" + repository.string(),
                                              "[src]\ntype = local\n", {local, remote});
+        // As backup-syncd runs its sync command in listing mode: RCLONE_CONFIG names the client's
+        // file, which is the primary's; the destination's remote is in rclone's default config.
         Environment env = base_environment();
-        env["RCLONE_CONFIG_DST_TYPE"] = "local";
+        env["RCLONE_CONFIG"] = (paths.secrets / "rclone.conf").string();
+        env["HOME"] = (dir->path() / "home").string();
+        fs::create_directories(dir->path() / "home" / ".config" / "rclone");
+        REQUIRE(util::atomic_write(
+            (dir->path() / "home" / ".config" / "rclone" / "rclone.conf").string(),
+            "[dst]\ntype = local\n", 0600));
 
         auto first = run_replicate({"--root", root.string(), "--client", "web1"}, env);
         INFO("first run\nstdout:\n" << first.out << "\nstderr:\n" << first.err);
@@ -377,8 +384,8 @@ TEST_CASE("replicate: from a remote primary, a file that does not hash to its na
             CHECK(d["retention"]["pending_files"] == 0);
         }
         for (const auto& replica : {disk, offsite}) {
-            auto at =
-                client_at(client, replica.string(), dir->path() / "cache" / replica.parent_path().filename());
+            auto at = client_at(client, replica.string(),
+                                dir->path() / "cache" / replica.parent_path().filename());
             at.run({"check", "--read-data"});
             CHECK(util::Json::parse(at.run({"snapshots", "--json"}).out).size() == 1);
         }
