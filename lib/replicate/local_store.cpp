@@ -5,9 +5,11 @@
 #include "state/replicate_ledger.hpp"
 #include "util/dir.hpp"
 #include "util/fs.hpp"
+#include "util/parallel.hpp"
 #include "util/scope_guard.hpp"
 #include "util/sha256.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <fcntl.h>
@@ -228,21 +230,17 @@ bool LocalReplicaStore::copy_file(const std::string& relative, SourceVerifier& v
         return true;
     }
     std::string source_path = (fs::path(verifier.root()) / relative).string();
-    RemoteSource* remote = verifier.remote();
-    util::Expected<util::Fd> in = util::Fd();
-    if (remote == nullptr) {
-        in = util::open_fd(source_path, O_RDONLY | O_NOFOLLOW);
-        if (!in) {
-            bool gone = in.error().errno_code() == ENOENT;
-            verifier.record(relative, {gone ? SourceCheck::vanished : SourceCheck::unreadable,
-                                       0,
-                                       {},
-                                       gone ? std::string() : in.error().message()});
-            (gone ? outcome.vanished : outcome.refused).push_back(relative);
-            return true;
-        }
-        ::posix_fadvise(in->get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    auto in = util::open_fd(source_path, O_RDONLY | O_NOFOLLOW);
+    if (!in) {
+        bool gone = in.error().errno_code() == ENOENT;
+        verifier.record(relative, {gone ? SourceCheck::vanished : SourceCheck::unreadable,
+                                   0,
+                                   {},
+                                   gone ? std::string() : in.error().message()});
+        (gone ? outcome.vanished : outcome.refused).push_back(relative);
+        return true;
     }
+    ::posix_fadvise(in->get(), 0, 0, POSIX_FADV_SEQUENTIAL);
     std::string relative_dir(path_parent(relative));
     if (auto made = ensure_directory(relative_dir, batch.touched); !made) {
         outcome.error = made.error();
@@ -259,17 +257,10 @@ bool LocalReplicaStore::copy_file(const std::string& relative, SourceVerifier& v
     }
     util::Fd out(raw);
     util::ScopeGuard remove_temp([&] { ::unlink(temp.c_str()); });
-    CopiedBytes copied = remote ? stream_and_hash(*remote, relative, out.get(), temp)
-                                : copy_and_hash(in->get(), out.get(), source_path, temp);
-    if (copied.write_error || copied.remote_error) {
-        // Nothing of it is published: the temporary file goes with remove_temp.
-        outcome.error = copied.write_error ? copied.write_error : copied.remote_error;
+    CopiedBytes copied = copy_and_hash(in->get(), out.get(), source_path, temp);
+    if (copied.write_error) {
+        outcome.error = copied.write_error;
         return false;
-    }
-    if (copied.vanished) {
-        verifier.record(relative, {SourceCheck::vanished, 0, {}, {}});
-        outcome.vanished.push_back(relative);
-        return true;
     }
     if (copied.read_error) {
         verifier.record(
@@ -342,15 +333,124 @@ bool LocalReplicaStore::publish(const std::string& relative, const std::string& 
     return true;
 }
 
+namespace {
+
+// A remote primary's files are read 8 at a time: the time goes to waiting for the store.
+constexpr std::size_t k_remote_workers = 8;
+
+// One file of a remote primary's chunk: its temporary file and what streaming into it found.
+struct Fetch {
+    std::string relative;
+    std::string temp; // emptied once it is published
+    util::Fd out;
+    CopiedBytes copied;
+    std::optional<SourceFileState> state; // when the stream completed
+    std::optional<util::Error> durable_error;
+};
+
+} // namespace
+
+bool LocalReplicaStore::copy_remote_chunk(const std::vector<std::string>& files,
+                                          SourceVerifier& verifier, CopyBatch& batch) {
+    CopyOutcome& outcome = batch.outcome;
+    std::vector<Fetch> fetches;
+    fetches.reserve(files.size());
+    // Every temporary file that is not published goes, on every path.
+    util::ScopeGuard remove_temps([&] {
+        for (const auto& f : fetches) {
+            if (!f.temp.empty()) {
+                ::unlink(f.temp.c_str());
+            }
+        }
+    });
+    std::optional<util::Error> stop;
+    for (const auto& relative : files) {
+        if (skip_known(relative, verifier, outcome)) {
+            continue;
+        }
+        std::string relative_dir(path_parent(relative));
+        if (auto made = ensure_directory(relative_dir, batch.touched); !made) {
+            stop = made.error();
+            break;
+        }
+        std::string temp =
+            fmt::format("{}{}XXXXXX", (m_dir / relative).string(), k_replica_temporary_marker);
+        int raw = ::mkostemp(temp.data(), O_CLOEXEC);
+        if (raw < 0) {
+            stop = util::fail_errno(errno, fmt::format("create a temporary file in {}",
+                                                       (m_dir / relative_dir).string()))
+                       .error();
+            break;
+        }
+        fetches.push_back({relative, std::move(temp), util::Fd(raw), {}, {}, {}});
+    }
+    util::parallel_for_waiting(fetches.size(), k_remote_workers, [&](std::size_t i) {
+        Fetch& f = fetches[i];
+        f.copied = stream_and_hash(*verifier.remote(), f.relative, f.out.get(), f.temp);
+        if (f.copied.write_error || f.copied.remote_error || f.copied.vanished) {
+            return;
+        }
+        f.state = judge_content(f.relative, f.copied.hash.hex, f.copied.hash.size);
+        if (f.state->check == SourceCheck::good) {
+            f.durable_error = make_durable(f.out, f.temp);
+        }
+    });
+    // In order: what verified is published until the first failure; nothing after it is.
+    for (auto& f : fetches) {
+        for (const auto* error :
+             {&f.copied.write_error, &f.copied.remote_error, &f.durable_error}) {
+            if (*error) {
+                outcome.error = **error;
+                return false;
+            }
+        }
+        if (f.copied.vanished) {
+            verifier.record(f.relative, {SourceCheck::vanished, 0, {}, {}});
+            outcome.vanished.push_back(f.relative);
+            continue;
+        }
+        bool good = f.state->check == SourceCheck::good;
+        verifier.record(f.relative, std::move(*f.state));
+        if (!good) {
+            outcome.refused.push_back(f.relative);
+            continue;
+        }
+        bool renamed = false;
+        bool go_on =
+            publish(f.relative, f.temp, f.copied.hash.hex, f.copied.hash.size, batch, renamed);
+        if (renamed) {
+            f.temp.clear();
+        }
+        if (!go_on) {
+            return false;
+        }
+    }
+    if (stop) {
+        outcome.error = std::move(stop);
+        return false;
+    }
+    return true;
+}
+
 CopyOutcome LocalReplicaStore::copy(ReplicatePhase phase, const std::vector<std::string>& files,
                                     SourceVerifier& verifier, const CopyHook& before_each) {
     CopyOutcome outcome;
     CopyBatch batch{outcome, {}, phase != ReplicatePhase::config};
-    for (const auto& relative : files) {
-        if (before_each) {
-            before_each(relative);
+    // A remote primary's files in chunks of k_remote_workers, read at once, so that at most
+    // that many temporary files exist at a time.
+    std::size_t chunk = verifier.remote() != nullptr ? k_remote_workers : 1;
+    for (std::size_t at = 0; at < files.size(); at += chunk) {
+        std::vector<std::string> part(
+            files.begin() + static_cast<std::ptrdiff_t>(at),
+            files.begin() + static_cast<std::ptrdiff_t>(std::min(files.size(), at + chunk)));
+        for (const auto& relative : part) {
+            if (before_each) {
+                before_each(relative);
+            }
         }
-        if (!copy_file(relative, verifier, batch)) {
+        bool go_on = verifier.remote() != nullptr ? copy_remote_chunk(part, verifier, batch)
+                                                  : copy_file(part.front(), verifier, batch);
+        if (!go_on) {
             break;
         }
     }

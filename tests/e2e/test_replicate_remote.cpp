@@ -13,11 +13,13 @@
 #include "util/json.hpp"
 #include "util/random.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <iostream>
+#include <sstream>
 
 using namespace backup;
 using namespace backup::test;
@@ -230,36 +232,51 @@ TEST_CASE("replicate: from a SeaweedFS primary with one volume server stopped, t
         auto disk_client = client_at(client, disk.string(), dir->path() / "cache-disk");
         disk_client.run({"check", "--read-data"});
 
-        // Three more backups (a dozen new objects), then one volume server down: the one
-        // holding more data, unless it holds the config (then the run could not even start).
-        for (int round = 2; round <= 4; ++round) {
-            add_random_files(source / "data", fmt::format("r{}", round), 4, 300 * 1024);
-            client.run({"backup", source.string()});
-        }
-        fs::path data = dir->path() / "seaweedfs";
-        auto volume_bytes = [](const fs::path& volume) {
-            std::uintmax_t total = 0;
-            for (const auto& entry : fs::directory_iterator(volume)) {
-                total += entry.path().extension() == ".dat" ? entry.file_size() : 0;
-            }
-            return total;
-        };
-        auto config_readable = [&] {
-            Environment probe = base_environment();
-            cluster.add_rclone_remote(probe, "probe", ro);
+        // More backups, then one volume server down such that the config is still readable
+        // (else the run could not even start) and a new object is not (else the run has
+        // nothing to fail on): which objects a volume holds is SeaweedFS's choice, so both
+        // servers are tried, with one more backup between tries.
+        Environment probe = base_environment();
+        cluster.add_rclone_remote(probe, "probe", ro);
+        std::string repo = fmt::format("probe:{}/web1", cluster.bucket());
+        auto readable = [&](const std::string& relative) {
             return run_cmd({require_program("rclone"), "--retries", "1", "--low-level-retries", "1",
-                            "cat", fmt::format("probe:{}/web1/config", cluster.bucket())},
+                            "cat", repo + "/" + relative},
                            probe)
                 .success();
         };
-        int victim = volume_bytes(data / "volume0") >= volume_bytes(data / "volume1") ? 0 : 1;
-        cluster.stop_volume(victim);
-        if (!config_readable()) {
-            cluster.start_volume(victim);
-            victim = 1 - victim;
-            cluster.stop_volume(victim);
-            REQUIRE(config_readable());
+        auto new_objects = [&] {
+            auto listed =
+                run_cmd({require_program("rclone"), "lsf", "-R", "--files-only", repo}, probe);
+            REQUIRE(listed.success());
+            std::vector<std::string> out;
+            std::istringstream lines(listed.out);
+            for (std::string line; std::getline(lines, line);) {
+                if (!line.empty() && !fs::exists(disk / line)) {
+                    out.push_back(line);
+                }
+            }
+            return out;
+        };
+        int victim = -1;
+        std::size_t backups = 1;
+        for (int round = 2; round <= 5 && victim < 0; ++round) {
+            add_random_files(source / "data", fmt::format("r{}", round), 4, 300 * 1024);
+            client.run({"backup", source.string()});
+            ++backups;
+            auto fresh = new_objects();
+            for (int v = 0; v < 2 && victim < 0; ++v) {
+                cluster.stop_volume(v);
+                if (readable("config") &&
+                    std::any_of(fresh.begin(), fresh.end(),
+                                [&](const auto& relative) { return !readable(relative); })) {
+                    victim = v;
+                } else {
+                    cluster.start_volume(v);
+                }
+            }
         }
+        REQUIRE(victim >= 0);
         auto failed = run_replicate({"--root", root.string(), "--client", "web1"}, env);
         INFO("run with volume" << victim << " down\nstdout:\n"
                                << failed.out << "\nstderr:\n"
@@ -299,7 +316,7 @@ TEST_CASE("replicate: from a SeaweedFS primary with one volume server stopped, t
         CHECK(last_status(paths)["destinations"][0]["state"] == "ok");
         CHECK(temporary_files(disk).empty());
         disk_client.run({"check", "--read-data"});
-        CHECK(util::Json::parse(disk_client.run({"snapshots", "--json"}).out).size() == 4);
+        CHECK(util::Json::parse(disk_client.run({"snapshots", "--json"}).out).size() == backups);
         cluster.stop();
     }
     require_no_processes(dir->path());
