@@ -115,6 +115,15 @@ ReplicateJob client_job(const ReplicateCommand& command) {
     }
     ReplicateJob job;
     job.source = config.repository.string();
+    if (config.is_remote()) {
+        // A remote primary: read with the client's own rclone config when it has one.
+        job.source = config.remote_repository;
+        job.source_is_remote = true;
+        fs::path rclone_config = paths.secrets / "rclone.conf";
+        if (::stat(rclone_config.c_str(), &st) == 0) {
+            job.source_rclone_config = rclone_config.string();
+        }
+    }
     job.client = command.client;
     job.state_dir = paths.state;
     for (const auto& d : config.destinations) {
@@ -281,6 +290,18 @@ void check_confirmed(const ReplicateJob& job, const std::vector<std::string>& na
     }
 }
 
+// backup-syncd's listing mode runs its sync command with RCLONE_CONFIG naming the client's
+// rclone config, which is the primary's: the destinations' rclone must not take it for its own
+// (their remotes are in rclone's default config or RCLONE_CONFIG_<NAME>_* variables).
+void keep_source_config_apart(const ReplicateJob& job, util::Environment& env) {
+    auto it = env.find("RCLONE_CONFIG");
+    std::error_code ec;
+    if (job.source_is_remote && !job.source_rclone_config.empty() && it != env.end() &&
+        fs::equivalent(it->second, job.source_rclone_config, ec)) {
+        env.erase(it);
+    }
+}
+
 } // namespace
 
 util::ExitCode replicate_command(const ReplicateCommand& command) {
@@ -295,6 +316,7 @@ util::ExitCode replicate_command(const ReplicateCommand& command) {
         options.now = parse_now(command.now);
     }
     ReplicateJob job = command.client.empty() ? one_off_job(command) : client_job(command);
+    keep_source_config_apart(job, options.rclone.env);
     job.reconcile = command.reconcile;
     check_confirmed(job, command.confirm_deletions);
     job.confirm_deletions.insert(command.confirm_deletions.begin(),

@@ -249,16 +249,16 @@ bool DestinationRun::reconcile_listing() {
             continue;
         }
         std::string id(path_file_name(file.relative));
-        struct stat st {};
-        std::string source_path = m_ctx.source.root + "/" + file.relative;
-        if (source_has(m_ctx.source, *phase, id) && ::stat(source_path.c_str(), &st) == 0 &&
-            static_cast<std::uint64_t>(st.st_size) != file.size) {
+        auto source_size = source_has(m_ctx.source, *phase, id)
+                               ? m_ctx.source.size_of(file.relative)
+                               : std::nullopt;
+        if (source_size && *source_size != file.size) {
             m_differing.insert(file.relative);
             m_ctx.log(LogLevel::error,
                       fmt::format("unable to replicate {} to {}: the destination holds it with {} "
                                   "bytes, the source with {}; it is never overwritten (check it, "
                                   "and remove it by hand)",
-                                  file.relative, m_target.label, file.size, st.st_size));
+                                  file.relative, m_target.label, file.size, *source_size));
             continue;
         }
         listed[phase_index(*phase)].insert(std::move(id));

@@ -1,11 +1,15 @@
 #include "replicate/local_store.hpp"
 
+#include "replicate/remote_source.hpp"
+
 #include "state/replicate_ledger.hpp"
 #include "util/dir.hpp"
 #include "util/fs.hpp"
+#include "util/parallel.hpp"
 #include "util/scope_guard.hpp"
 #include "util/sha256.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <fcntl.h>
@@ -24,7 +28,38 @@ struct CopiedBytes {
     util::FileHash hash;
     std::optional<util::Error> read_error;  // the source could not be read: refuse it, go on
     std::optional<util::Error> write_error; // the destination could not be written: stop
+    // A remote primary: the object is gone (a prune), or its read failed (a server error, the
+    // network), which stops the batch as a destination's write error does: retrying may help.
+    bool vanished = false;
+    std::optional<util::Error> remote_error;
 };
+
+// Streams relative from a remote primary to out, hashing it as copy_and_hash does.
+CopiedBytes stream_and_hash(RemoteSource& remote, const std::string& relative, int out,
+                            const std::string& temp) {
+    CopiedBytes copied;
+    util::Sha256 hash;
+    auto read = remote.read(relative, [&](std::string_view chunk) {
+        hash.update(chunk);
+        if (auto written = util::write_all(out, chunk, temp); !written) {
+            copied.write_error = written.error();
+            return false;
+        }
+        copied.hash.size += chunk.size();
+        return true;
+    });
+    if (copied.write_error) {
+        return copied;
+    }
+    if (!read) {
+        copied.remote_error = read.error();
+    } else if (*read == RemoteSource::Read::gone) {
+        copied.vanished = true;
+    } else {
+        copied.hash.hex = util::to_hex(hash.finish());
+    }
+    return copied;
+}
 
 // Reads in once and writes what it read to out, hashing it: the bytes that are hashed are the
 // bytes that are written.
@@ -57,16 +92,10 @@ CopiedBytes copy_and_hash(int in, int out, const std::string& source, const std:
     return copied;
 }
 
-// Whether the file already at final_path holds what relative should hold.
-bool same_content(const std::string& final_path, const std::string& source_path,
-                  std::string_view relative, bool content_addressed) {
-    if (content_addressed) {
-        auto there = util::sha256_file(final_path);
-        return there && there->hex == path_file_name(relative);
-    }
-    auto there = util::read_file(final_path);
-    auto here = util::read_file(source_path);
-    return there && here && *there == *here;
+// Whether the file already at final_path holds the bytes whose SHA-256 is actual.
+bool same_content(const std::string& final_path, const std::string& actual) {
+    auto there = util::sha256_file(final_path);
+    return there && there->hex == actual;
 }
 
 } // namespace
@@ -252,7 +281,7 @@ bool LocalReplicaStore::copy_file(const std::string& relative, SourceVerifier& v
         return false;
     }
     bool renamed = false;
-    bool go_on = publish(relative, temp, source_path, copied.hash.size, batch, renamed);
+    bool go_on = publish(relative, temp, copied.hash.hex, copied.hash.size, batch, renamed);
     if (renamed) {
         remove_temp.dismiss();
     }
@@ -272,8 +301,8 @@ std::optional<util::Error> LocalReplicaStore::make_durable(util::Fd& out,
 }
 
 bool LocalReplicaStore::publish(const std::string& relative, const std::string& temp,
-                                const std::string& source_path, std::uint64_t size,
-                                CopyBatch& batch, bool& renamed) {
+                                const std::string& actual, std::uint64_t size, CopyBatch& batch,
+                                bool& renamed) {
     CopyOutcome& outcome = batch.outcome;
     std::string final_path = (m_dir / relative).string();
     auto done = util::rename_noreplace(temp, final_path);
@@ -284,7 +313,7 @@ bool LocalReplicaStore::publish(const std::string& relative, const std::string& 
     if (!*done) {
         // Already there (a run whose ledger write was lost, or a change behind our back):
         // never replaced; fine when it holds the same content.
-        if (!same_content(final_path, source_path, relative, batch.content_addressed)) {
+        if (!same_content(final_path, actual)) {
             outcome.error = util::Error(ExitCode::permanent,
                                         fmt::format("unable to copy {}: {} exists with other "
                                                     "content; it is never overwritten",
@@ -304,15 +333,124 @@ bool LocalReplicaStore::publish(const std::string& relative, const std::string& 
     return true;
 }
 
+namespace {
+
+// A remote primary's files are read 8 at a time: the time goes to waiting for the store.
+constexpr std::size_t k_remote_workers = 8;
+
+// One file of a remote primary's chunk: its temporary file and what streaming into it found.
+struct Fetch {
+    std::string relative;
+    std::string temp; // emptied once it is published
+    util::Fd out;
+    CopiedBytes copied;
+    std::optional<SourceFileState> state; // when the stream completed
+    std::optional<util::Error> durable_error;
+};
+
+} // namespace
+
+bool LocalReplicaStore::copy_remote_chunk(const std::vector<std::string>& files,
+                                          SourceVerifier& verifier, CopyBatch& batch) {
+    CopyOutcome& outcome = batch.outcome;
+    std::vector<Fetch> fetches;
+    fetches.reserve(files.size());
+    // Every temporary file that is not published goes, on every path.
+    util::ScopeGuard remove_temps([&] {
+        for (const auto& f : fetches) {
+            if (!f.temp.empty()) {
+                ::unlink(f.temp.c_str());
+            }
+        }
+    });
+    std::optional<util::Error> stop;
+    for (const auto& relative : files) {
+        if (skip_known(relative, verifier, outcome)) {
+            continue;
+        }
+        std::string relative_dir(path_parent(relative));
+        if (auto made = ensure_directory(relative_dir, batch.touched); !made) {
+            stop = made.error();
+            break;
+        }
+        std::string temp =
+            fmt::format("{}{}XXXXXX", (m_dir / relative).string(), k_replica_temporary_marker);
+        int raw = ::mkostemp(temp.data(), O_CLOEXEC);
+        if (raw < 0) {
+            stop = util::fail_errno(errno, fmt::format("create a temporary file in {}",
+                                                       (m_dir / relative_dir).string()))
+                       .error();
+            break;
+        }
+        fetches.push_back({relative, std::move(temp), util::Fd(raw), {}, {}, {}});
+    }
+    util::parallel_for_waiting(fetches.size(), k_remote_workers, [&](std::size_t i) {
+        Fetch& f = fetches[i];
+        f.copied = stream_and_hash(*verifier.remote(), f.relative, f.out.get(), f.temp);
+        if (f.copied.write_error || f.copied.remote_error || f.copied.vanished) {
+            return;
+        }
+        f.state = judge_content(f.relative, f.copied.hash.hex, f.copied.hash.size);
+        if (f.state->check == SourceCheck::good) {
+            f.durable_error = make_durable(f.out, f.temp);
+        }
+    });
+    // In order: what verified is published until the first failure; nothing after it is.
+    for (auto& f : fetches) {
+        for (const auto* error :
+             {&f.copied.write_error, &f.copied.remote_error, &f.durable_error}) {
+            if (*error) {
+                outcome.error = **error;
+                return false;
+            }
+        }
+        if (f.copied.vanished) {
+            verifier.record(f.relative, {SourceCheck::vanished, 0, {}, {}});
+            outcome.vanished.push_back(f.relative);
+            continue;
+        }
+        bool good = f.state->check == SourceCheck::good;
+        verifier.record(f.relative, std::move(*f.state));
+        if (!good) {
+            outcome.refused.push_back(f.relative);
+            continue;
+        }
+        bool renamed = false;
+        bool go_on =
+            publish(f.relative, f.temp, f.copied.hash.hex, f.copied.hash.size, batch, renamed);
+        if (renamed) {
+            f.temp.clear();
+        }
+        if (!go_on) {
+            return false;
+        }
+    }
+    if (stop) {
+        outcome.error = std::move(stop);
+        return false;
+    }
+    return true;
+}
+
 CopyOutcome LocalReplicaStore::copy(ReplicatePhase phase, const std::vector<std::string>& files,
                                     SourceVerifier& verifier, const CopyHook& before_each) {
     CopyOutcome outcome;
     CopyBatch batch{outcome, {}, phase != ReplicatePhase::config};
-    for (const auto& relative : files) {
-        if (before_each) {
-            before_each(relative);
+    // A remote primary's files in chunks of k_remote_workers, read at once, so that at most
+    // that many temporary files exist at a time.
+    std::size_t chunk = verifier.remote() != nullptr ? k_remote_workers : 1;
+    for (std::size_t at = 0; at < files.size(); at += chunk) {
+        std::vector<std::string> part(
+            files.begin() + static_cast<std::ptrdiff_t>(at),
+            files.begin() + static_cast<std::ptrdiff_t>(std::min(files.size(), at + chunk)));
+        for (const auto& relative : part) {
+            if (before_each) {
+                before_each(relative);
+            }
         }
-        if (!copy_file(relative, verifier, batch)) {
+        bool go_on = verifier.remote() != nullptr ? copy_remote_chunk(part, verifier, batch)
+                                                  : copy_file(part.front(), verifier, batch);
+        if (!go_on) {
             break;
         }
     }

@@ -49,12 +49,17 @@ private:
                            CopyOutcome& outcome);
     // Copies one file; false when the batch must stop (outcome.error is set).
     bool copy_file(const std::string& relative, SourceVerifier& verifier, CopyBatch& batch);
+    // Copies files of a remote primary (verifier.remote()): each streamed into its temporary
+    // file at once (up to 8 at a time), hashed and made durable, then, in order, the ones that
+    // verified are published until the first failure; a read that failed stops the batch (111)
+    // and no file after it is published. Every temporary file not published is removed.
+    bool copy_remote_chunk(const std::vector<std::string>& files, SourceVerifier& verifier,
+                           CopyBatch& batch);
     std::optional<util::Error> make_durable(util::Fd& out, const std::string& temp) const;
-    // Renames the verified temporary file into place, never over another file (renamed says
-    // whether it was); false when the batch must stop.
-    bool publish(const std::string& relative, const std::string& temp,
-                 const std::string& source_path, std::uint64_t size, CopyBatch& batch,
-                 bool& renamed);
+    // Renames the verified temporary file (content SHA-256 actual) into place, never over
+    // another file (renamed says whether it was); false when the batch must stop.
+    bool publish(const std::string& relative, const std::string& temp, const std::string& actual,
+                 std::uint64_t size, CopyBatch& batch, bool& renamed);
 
     fs::path m_dir;
     std::string m_target;

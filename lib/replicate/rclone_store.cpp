@@ -1,12 +1,18 @@
 #include "replicate/rclone_store.hpp"
 
+#include "replicate/remote_source.hpp"
+
 #include "state/replicate_ledger.hpp"
+#include "util/fd.hpp"
 #include "util/fs.hpp"
 #include "util/parallel.hpp"
+#include "util/scope_guard.hpp"
 #include "util/sha256.hpp"
 
 #include <algorithm>
 #include <cstdlib>
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace backup::core {
 
@@ -263,8 +269,140 @@ Expected<void> RcloneReplicaStore::copy_existing(ReplicatePhase phase,
     return {};
 }
 
+Expected<bool> RcloneReplicaStore::same_there(const std::string& relative,
+                                              const std::string& expected) {
+    util::Sha256 hash;
+    auto status = TRY(m_daemon->stream(fs(), relative, [&](std::string_view chunk) {
+        hash.update(chunk);
+        return true;
+    }));
+    if (status != 200) {
+        return util::fail(ExitCode::temporary, "read {}: rclone answered HTTP {}",
+                          rclone_join(m_remote, relative), status);
+    }
+    return util::to_hex(hash.finish()) == expected;
+}
+
+Expected<RcloneReplicaStore::Sent> RcloneReplicaStore::copy_remote_one(const std::string& relative,
+                                                                       RemoteSource& remote,
+                                                                       SourceFileState& state) {
+    std::string what = fmt::format("copy {} to {}", relative, m_remote);
+    auto there = TRY(m_daemon->call_ok(
+        "operations/stat", {{"fs", fs()}, {"remote", relative}, {"opt", file_options()}}, what));
+    bool exists = there.contains("item") && !there["item"].is_null();
+    // The file, downloaded: verified before any byte of it reaches the destination.
+    std::string name = fmt::format("get-{}", path_file_name(relative));
+    fs::path scratch = m_scratch->path() / name;
+    util::Fd out =
+        TRY(util::open_fd(scratch.string(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    util::ScopeGuard remove_scratch([&] { ::unlink(scratch.c_str()); });
+    util::Sha256 hash;
+    std::uint64_t size = 0;
+    std::optional<util::Error> write_error;
+    auto read = TRY(remote.read(relative, [&](std::string_view chunk) {
+        hash.update(chunk);
+        size += chunk.size();
+        if (auto written = util::write_all(out.get(), chunk, scratch.string()); !written) {
+            write_error = written.error();
+            return false;
+        }
+        return true;
+    }));
+    if (write_error) {
+        return std::unexpected(*write_error);
+    }
+    if (read == RemoteSource::Read::gone) {
+        state = {SourceCheck::vanished, 0, {}, {}};
+        return Sent::vanished;
+    }
+    state = judge_content(relative, util::to_hex(hash.finish()), size);
+    if (state.check != SourceCheck::good) {
+        return Sent::refused;
+    }
+    if (exists) {
+        if (!TRY(same_there(relative, state.actual))) {
+            return util::fail(ExitCode::permanent,
+                              "{}: it exists there with other content; it is "
+                              "never overwritten",
+                              what);
+        }
+        return Sent::exists;
+    }
+    out.reset();
+    TRY(m_daemon->call_ok("operations/copyfile",
+                          {{"srcFs", source_fs(m_scratch->str())},
+                           {"srcRemote", name},
+                           {"dstFs", fs()},
+                           {"dstRemote", relative},
+                           {"_config", {{"NoCheckDest", true}}}},
+                          what));
+    return Sent::sent;
+}
+
+CopyOutcome RcloneReplicaStore::copy_from_remote(ReplicatePhase phase,
+                                                 const std::vector<std::string>& files,
+                                                 SourceVerifier& verifier,
+                                                 const CopyHook& before_each) {
+    CopyOutcome outcome;
+    std::vector<std::string> batch;
+    for (const auto& relative : files) {
+        if (before_each) {
+            before_each(relative);
+        }
+        const auto* known = verifier.find(relative);
+        if (known == nullptr || known->check == SourceCheck::good) {
+            batch.push_back(relative);
+        } else {
+            (known->check == SourceCheck::vanished ? outcome.vanished : outcome.refused)
+                .push_back(relative);
+        }
+    }
+    std::vector<std::optional<Expected<Sent>>> results(batch.size());
+    std::vector<SourceFileState> states(batch.size());
+    util::parallel_for_waiting(batch.size(), k_copy_workers, [&](std::size_t i) {
+        results[i] = copy_remote_one(batch[i], *verifier.remote(), states[i]);
+    });
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        const auto& result = *results[i];
+        if (!result) {
+            if (!outcome.error) {
+                outcome.error = result.error();
+            }
+            continue;
+        }
+        std::uint64_t size = states[i].size;
+        verifier.record(batch[i], std::move(states[i]));
+        switch (*result) {
+        case Sent::sent:
+            outcome.present.push_back(batch[i]);
+            ++outcome.sent;
+            outcome.bytes += size;
+            break;
+        case Sent::exists:
+            // Found there, the same: not copied by this run, so never retention's to delete.
+            outcome.found.insert(batch[i]);
+            outcome.present.push_back(batch[i]);
+            ++outcome.already_there;
+            break;
+        case Sent::vanished:
+            outcome.vanished.push_back(batch[i]);
+            break;
+        case Sent::refused:
+            outcome.refused.push_back(batch[i]);
+            break;
+        }
+    }
+    if (phase == ReplicatePhase::config && !outcome.present.empty()) {
+        m_bucket_known = true;
+    }
+    return outcome;
+}
+
 CopyOutcome RcloneReplicaStore::copy(ReplicatePhase phase, const std::vector<std::string>& files,
                                      SourceVerifier& verifier, const CopyHook& before_each) {
+    if (verifier.remote() != nullptr) {
+        return copy_from_remote(phase, files, verifier, before_each);
+    }
     CopyOutcome outcome;
     std::uint64_t verified_bytes = 0;
     std::vector<std::string> batch =
@@ -292,6 +430,7 @@ CopyOutcome RcloneReplicaStore::copy(ReplicatePhase phase, const std::vector<std
             existing.push_back(batch[i]);
             break;
         case Sent::vanished:
+        case Sent::refused: // only from a remote primary
             outcome.vanished.push_back(batch[i]);
             break;
         }

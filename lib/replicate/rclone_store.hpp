@@ -44,7 +44,17 @@ public:
 private:
     // The destination as rclone's fs string for the calls from now on.
     const std::string& fs() const { return m_bucket_known ? m_fs_known : m_fs; }
-    enum class Sent { sent, exists, vanished };
+    enum class Sent { sent, exists, vanished, refused };
+    // A remote primary's file (remote_source.hpp): unless the destination has it (then exists,
+    // once its content there is found to be the same), downloaded to a private scratch file
+    // while hashed, and uploaded from there only when it hashes to its name; the state found
+    // goes into state. A failed read is an error (111): nothing of it was sent.
+    util::Expected<Sent> copy_remote_one(const std::string& relative, RemoteSource& remote,
+                                         SourceFileState& state);
+    // Whether the destination's relative holds the bytes whose SHA-256 is expected.
+    util::Expected<bool> same_there(const std::string& relative, const std::string& expected);
+    CopyOutcome copy_from_remote(ReplicatePhase phase, const std::vector<std::string>& files,
+                                 SourceVerifier& verifier, const CopyHook& before_each);
     // Sends one verified file unless the destination has it (then: exists, nothing sent).
     util::Expected<Sent> copy_one(const std::string& relative);
     // sync/copy --immutable --checksum of files that the destination has: success means each is

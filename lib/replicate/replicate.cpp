@@ -1,6 +1,7 @@
 #include "replicate/replicate.hpp"
 
 #include "replicate/destination_run.hpp"
+#include "replicate/remote_source.hpp"
 #include "util/fs.hpp"
 #include "util/lock.hpp"
 #include "util/time.hpp"
@@ -191,8 +192,23 @@ Expected<std::optional<util::FileLock>> lock_state(const ReplicateJob& job) {
                            : fmt::format("another restic-replicate runs for {}", job.client))));
 }
 
-Expected<SourceRepository> open_source(const ReplicateJob& job) {
-    SourceRepository source = TRY(list_source_repository(job.source));
+// A remote primary, listed through its own rclone daemon (its credentials are not the
+// destinations').
+Expected<SourceRepository> list_remote_source(const ReplicateJob& job,
+                                              const ReplicateOptions& options) {
+    RcloneSettings rclone = options.rclone;
+    if (!job.source_rclone_config.empty()) {
+        rclone.env["RCLONE_CONFIG"] = job.source_rclone_config;
+    }
+    auto remote = TRY(RemoteSource::open(job.source, rclone));
+    SourceRepository source = TRY(remote->list());
+    source.remote = std::move(remote);
+    return source;
+}
+
+Expected<SourceRepository> open_source(const ReplicateJob& job, const ReplicateOptions& options) {
+    SourceRepository source = TRY(job.source_is_remote ? list_remote_source(job, options)
+                                                       : list_source_repository(job.source));
     if (!source.config) {
         return util::fail(ExitCode::permanent,
                           "replicate {}: not a restic repository (it has no config)", job.source);
@@ -237,7 +253,7 @@ ReplicateReport replicate(const ReplicateJob& job, const ReplicateOptions& optio
         report.duration_seconds = std::chrono::duration<double>(elapsed).count();
     };
     auto lock = lock_state(job);
-    auto source = lock ? open_source(job) : std::unexpected(lock.error());
+    auto source = lock ? open_source(job, options) : std::unexpected(lock.error());
     if (!source) {
         report.error = source.error();
         finish_times();
@@ -254,7 +270,7 @@ ReplicateReport replicate(const ReplicateJob& job, const ReplicateOptions& optio
     }
     report.source_files = source->file_count();
     report.source_snapshots = source->ids[phase_index(ReplicatePhase::snapshots)].size();
-    SourceVerifier verifier(source->root);
+    SourceVerifier verifier(source->root, source->remote);
     RunContext ctx{job, options,        *source, verifier, report, {},
                    {},  report.started, {},      clock,    {},     false};
     if (job.state_dir) {

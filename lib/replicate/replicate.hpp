@@ -54,7 +54,12 @@ struct ReplicaTarget {
 };
 
 struct ReplicateJob {
-    std::string source;                      // the repository directory
+    std::string source; // the repository directory, or a remote primary's rclone remote
+    // source is a remote primary ("store:backups/web1", remote_source.hpp), read with rclone
+    // given source_rclone_config as RCLONE_CONFIG when it is set (a client's
+    // secrets/rclone.conf), else with ReplicateOptions::rclone's environment as it is.
+    bool source_is_remote = false;
+    std::string source_rclone_config;
     std::string client;                      // empty for a one-off run
     std::vector<ReplicaTarget> destinations; // names unique
     // Holds replicate/<name>.json (ledgers), replicate/<name>.interrupted (a local destination's

@@ -1,5 +1,7 @@
 #include "replicate/source.hpp"
 
+#include "replicate/remote_source.hpp"
+
 #include "util/dir.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
@@ -20,9 +22,26 @@ using util::ExitCode;
 using util::Expected;
 
 std::int64_t SourceRepository::snapshot_time(const std::string& id) const {
+    if (remote) {
+        auto it = times.find(id);
+        return it == times.end() ? 0 : it->second;
+    }
     struct stat st {};
     std::string path = (fs::path(root) / replica_path(ReplicatePhase::snapshots, id)).string();
     return ::lstat(path.c_str(), &st) == 0 ? static_cast<std::int64_t>(st.st_mtime) : 0;
+}
+
+std::optional<std::uint64_t> SourceRepository::size_of(const std::string& relative) const {
+    if (remote) {
+        auto it = sizes.find(relative);
+        return it == sizes.end() ? std::nullopt : std::optional<std::uint64_t>(it->second);
+    }
+    struct stat st {};
+    std::string path = (fs::path(root) / relative).string();
+    if (::stat(path.c_str(), &st) != 0) {
+        return std::nullopt;
+    }
+    return static_cast<std::uint64_t>(st.st_size);
 }
 
 std::size_t SourceRepository::file_count() const {
@@ -117,6 +136,9 @@ list_source_presence(const SourceRepository& source) {
     if (!source.unlisted.empty()) {
         return std::unexpected(source.unlisted.front().second);
     }
+    if (source.remote) {
+        return source.remote->presence(source);
+    }
     SourceRepository again;
     again.root = source.root;
     take_directory(again, "index"); // index before snapshots: see the header
@@ -153,6 +175,21 @@ const SourceFileState& SourceVerifier::verify(const std::string& relative) {
     }
     SourceFileState state;
     auto hashed = [&]() -> Expected<util::FileHash> {
+        if (m_remote) {
+            util::Sha256 hash;
+            util::FileHash out;
+            auto read = TRY(m_remote->read(relative, [&](std::string_view chunk) {
+                hash.update(chunk);
+                out.size += chunk.size();
+                return true;
+            }));
+            if (read == RemoteSource::Read::gone) {
+                return std::unexpected(util::Error(ExitCode::temporary,
+                                                   fmt::format("read {}: gone", relative), ENOENT));
+            }
+            out.hex = util::to_hex(hash.finish());
+            return out;
+        }
         util::Fd fd = TRY(util::open_beneath(m_root, relative));
         return util::sha256_fd(fd.get(), m_root + "/" + relative);
     }();

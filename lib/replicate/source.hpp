@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,9 +19,18 @@
 
 namespace backup::core {
 
+class RemoteSource; // remote_source.hpp
+
 // A source repository as one run sees it.
 struct SourceRepository {
-    std::string root;
+    std::string root; // the directory, or the remote of a remote primary
+    // A remote primary (remote_source.hpp): listed and read through it. nullptr: root is a
+    // directory on this machine.
+    std::shared_ptr<RemoteSource> remote;
+    // A remote primary's listing: the size of each file listed ("data/3f/3f...") and the
+    // modification time of each snapshot (id -> unix seconds).
+    std::map<std::string, std::uint64_t> sizes;
+    std::map<std::string, std::int64_t> times;
     // The content of config; nullopt when there is none (not a restic repository yet).
     std::optional<std::string> config;
     // config is readable by its group: replicas get group-readable files and directories, as
@@ -39,8 +49,11 @@ struct SourceRepository {
     std::size_t file_count() const;
     // When the snapshot file id arrived (its modification time, seconds since the epoch; 0 when
     // it is gone): the server cannot decrypt a snapshot, so this stands for its age in "how far
-    // behind". Read from the file system at each call.
+    // behind". Read from the file system at each call (a remote primary: from its listing).
     std::int64_t snapshot_time(const std::string& id) const;
+    // The size of the source file relative now (a remote primary: when it was listed), or
+    // nullopt when it is not there.
+    std::optional<std::uint64_t> size_of(const std::string& relative) const;
 };
 
 // Lists the repository at root: config, keys/, data/<xx>/, index/, snapshots/ (locks/ and
@@ -57,7 +70,8 @@ util::Expected<SourceRepository> list_source_repository(const std::string& root)
 // in that order. restic's prune deletes snapshots, then index files, then packs, so a file that
 // this finds gone has every file the same prune deleted before it (what may refer to it) found
 // gone too, in the same run. Any directory that cannot be listed, now or in the run's listing,
-// is an error: nothing may be taken for deleted that was merely not seen.
+// is an error: nothing may be taken for deleted that was merely not seen. A remote primary is
+// listed again the same way (RemoteSource::presence).
 util::Expected<std::array<std::vector<std::string>, k_replicate_phase_count>>
 list_source_presence(const SourceRepository& source);
 
@@ -80,11 +94,16 @@ struct SourceFileState {
 // remembers what it found. A local destination hashes while it copies and records the result.
 class SourceVerifier {
 public:
-    explicit SourceVerifier(std::string root) : m_root(std::move(root)) {}
+    explicit SourceVerifier(std::string root, std::shared_ptr<RemoteSource> remote = nullptr)
+        : m_root(std::move(root)), m_remote(std::move(remote)) {}
 
     const std::string& root() const { return m_root; }
+    // The remote primary the files come from, or nullptr (files under root).
+    RemoteSource* remote() const { return m_remote.get(); }
     // The state of relative (a repository path under root): read and hashed on the first call,
-    // remembered afterwards. A file that is not content-addressed (config) is only read.
+    // remembered afterwards. A file that is not content-addressed (config) is only read. A
+    // remote primary's file is streamed through the hash; one that cannot be read is
+    // unreadable.
     const SourceFileState& verify(const std::string& relative);
     // Records what a copy that read the file found.
     void record(const std::string& relative, SourceFileState state);
@@ -93,6 +112,7 @@ public:
 
 private:
     std::string m_root;
+    std::shared_ptr<RemoteSource> m_remote;
     std::map<std::string, SourceFileState> m_states;
 };
 

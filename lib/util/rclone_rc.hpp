@@ -75,7 +75,9 @@ public:
                            std::chrono::milliseconds timeout = std::chrono::milliseconds{0});
     // Reads the object path of remote fs ("s3remote:bucket/dir") through --rc-serve (serve must
     // be set), handing its bytes to sink; returns the HTTP status (200: all of it was handed
-    // over; 404 or 500 with "object not found": none). Nothing is buffered here.
+    // over; none for the others: 500 when rclone could not find the object, absent or its HEAD
+    // failed; 404 when it found it and the store's GET failed, so neither means "gone"; a
+    // transfer cut short is an error). Nothing is buffered here.
     Expected<long> stream(std::string_view fs, std::string_view path, const RcloneSink& sink,
                           std::chrono::milliseconds timeout = std::chrono::milliseconds{0});
     // Stops it (TERM, KILL after 2 s) and waits for it; idempotent.
