@@ -849,3 +849,34 @@ TEST_CASE("audit: a client's targets are its repository and local destinations",
     CHECK(paths->targets[0].label.size() == std::string("path-repo-").size() + 12);
     CHECK_FALSE(paths->targets[0].state_dir);
 }
+
+TEST_CASE("audit: after a store failure no further file starts, and the run resumes there",
+          "[audit]") {
+    std::vector<AuditEntry> entries;
+    for (char c : std::string("0123456789")) {
+        AuditEntry e;
+        e.relative = fmt::format("snapshots/{}", std::string(64, c));
+        e.kind = classify_repository_path(e.relative);
+        e.size = 10;
+        entries.push_back(e);
+    }
+    auto selected = select_for_audit(entries, 1, 0, std::nullopt);
+    REQUIRE(selected.size() == 10);
+    AuditBudget budget(std::nullopt, std::nullopt);
+    std::mutex mutex;
+    std::size_t calls = 0;
+    auto run = hash_selected(entries, selected, 1, budget, [&](const AuditEntry& entry) {
+        std::lock_guard lock(mutex);
+        ++calls;
+        HashResult r;
+        if (entry.relative.ends_with("3333")) {
+            r.outcome = HashOutcome::unavailable;
+            r.error = Error(ExitCode::temporary, "unable to read it: HTTP 500");
+        }
+        return r;
+    });
+    CHECK(calls == 4); // 0, 1, 2 and the failing 3: nothing after it
+    REQUIRE(run.done == 4);
+    CHECK(run.results[3].outcome == HashOutcome::unavailable);
+    CHECK(run.results[2].outcome == HashOutcome::match);
+}
