@@ -48,7 +48,10 @@ RemoteAuditStore::open(const RemoteAuditSource& source, const std::string& progr
     options.env["RCLONE_CONFIG"] = source.rclone_config;
     // Times from the listing itself (no HEAD per object), and no HEAD before each GET: on a
     // paid store every request and every byte counts.
-    options.flags = {"--use-server-modtime", "--s3-no-head-object"};
+    // A failing request is tried 3 times, not rclone's 10 with back-off: a failed object is
+    // read again by the next run anyway, and a store that is down must not hold the run for
+    // minutes.
+    options.flags = {"--use-server-modtime", "--s3-no-head-object", "--low-level-retries", "3"};
     options.serve = true;
     auto daemon = util::RcloneDaemon::start(options);
     if (!daemon) {
@@ -95,18 +98,29 @@ util::Expected<std::optional<std::vector<AuditEntry>>> RemoteAuditStore::list() 
 }
 
 util::Expected<bool> RemoteAuditStore::exists(const std::string& relative) {
+    // A listing of the object's directory, not a stat: with --s3-no-head-object a stat does not
+    // ask the store, and a listing comes from the store's metadata (a SeaweedFS filer), which
+    // answers while the server holding the bytes is down.
+    auto slash = relative.rfind('/');
+    std::string parent = slash == std::string::npos ? "" : relative.substr(0, slash);
+    std::string name = slash == std::string::npos ? relative : relative.substr(slash + 1);
     Json options = {{"filesOnly", true}, {"noModTime", true}, {"noMimeType", true}};
-    auto reply = TRY(m_daemon->call("operations/stat",
-                                    {{"fs", m_fs}, {"remote", relative}, {"opt", options}},
-                                    std::chrono::milliseconds{k_stream_floor}));
+    auto reply =
+        TRY(m_daemon->call("operations/list", {{"fs", m_fs}, {"remote", parent}, {"opt", options}},
+                           std::chrono::milliseconds{k_stream_floor}));
     if (reply.status == 404) {
         return false;
     }
     if (!reply.ok()) {
-        return util::fail(util::rclone_error_class(reply), "stat {}: {}",
-                          object_name(m_source.remote, relative), reply.error());
+        return util::fail(util::rclone_error_class(reply), "list {}: {}",
+                          object_name(m_source.remote, parent), reply.error());
     }
-    return reply.body.contains("item") && !reply.body["item"].is_null();
+    for (const auto& item : reply.body.value("list", Json::array())) {
+        if (item.value("Name", "") == name) {
+            return true;
+        }
+    }
+    return false;
 }
 
 HashResult RemoteAuditStore::hash(const AuditEntry& entry) {
@@ -128,12 +142,9 @@ HashResult RemoteAuditStore::hash(const AuditEntry& entry) {
                                                                          : HashOutcome::mismatch;
         return result;
     }
-    if (status && *status == 404) {
-        result.outcome = HashOutcome::vanished;
-        return result;
-    }
-    // rclone answers 500 both for an object that is gone and for a store that failed: a stat
-    // tells them apart. A read that failed is never a finding.
+    // rclone's status alone does not tell an object that is gone from a store that fails to
+    // serve it (404 and 500 occur for both); the object's directory listing does. A failed
+    // read is never a finding.
     std::string name = object_name(m_source.remote, entry.relative);
     auto there = exists(entry.relative);
     if (there && !*there) {

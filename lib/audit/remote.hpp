@@ -47,8 +47,9 @@ public:
 
     // Streams one object through SHA-256: match or mismatch against its name; vanished when the
     // store no longer has it (a prune between list and read: 404, or an error for an object that
-    // a stat no longer finds); unavailable (with an error, 111) when the store fails otherwise:
-    // a network error, a timeout, a 5xx. Never a mismatch for a failed read. Thread-safe.
+    // a listing of its directory no longer shows); unavailable (with an error, 111) when the store
+    // fails otherwise: a network error, a timeout, a 5xx. Never a mismatch for a failed read.
+    // Thread-safe.
     HashResult hash(const AuditEntry& entry);
 
 private:
