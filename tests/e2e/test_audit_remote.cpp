@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "audit/remote.hpp"
 #include "audit/selection.hpp"
 #include "model/repository.hpp"
 #include "support/fixtures.hpp"
@@ -402,6 +403,55 @@ TEST_CASE("restic-audit over SeaweedFS with the read-only identity: a stopped vo
             }
         }
         cluster.stop();
+    }
+    require_no_processes(dir->path());
+}
+
+TEST_CASE("restic-audit's remote store: an object gone between listing and reading has vanished",
+          "[restic-audit][remote]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-audit-store");
+    REQUIRE(dir);
+    {
+        // Any rclone remote will do: a local directory, through the same rclone rcd.
+        fs::path repo = dir->path() / "repo";
+        std::vector<std::string> names;
+        for (std::string content : {"a pack", "a snapshot"}) {
+            std::string id = util::sha256_hex(content);
+            std::string relative = content == "a pack"
+                                       ? fmt::format("data/{}/{}", id.substr(0, 2), id)
+                                       : "snapshots/" + id;
+            fs::create_directories((repo / relative).parent_path());
+            REQUIRE(util::atomic_write((repo / relative).string(), content, 0644));
+            names.push_back(relative);
+        }
+        fs::path config = dir->path() / "rclone.conf";
+        REQUIRE(util::atomic_write(config.string(), "[disk]\ntype = local\n", 0600));
+        auto store = core::RemoteAuditStore::open({"disk:" + repo.string(), config.string()},
+                                                  require_program("rclone"));
+        REQUIRE(store);
+        auto listed = (*store)->list();
+        REQUIRE(listed);
+        REQUIRE(*listed);
+        auto& entries = **listed;
+        REQUIRE(entries.size() == 2);
+        CHECK(entries[0].relative == names[0]);
+        CHECK(entries[0].size == 6);
+
+        CHECK((*store)->hash(entries[0]).outcome == core::HashOutcome::match);
+        fs::remove(repo / entries[0].relative); // a prune, after the listing
+        CHECK((*store)->hash(entries[0]).outcome == core::HashOutcome::vanished);
+        REQUIRE(util::atomic_write((repo / entries[1].relative).string(), "b snapshot", 0644));
+        auto changed = (*store)->hash(entries[1]);
+        CHECK(changed.outcome == core::HashOutcome::mismatch);
+        CHECK(changed.actual == util::sha256_hex("b snapshot"));
+
+        auto missing = core::RemoteAuditStore::open(
+            {"disk:" + (dir->path() / "none").string(), config.string()},
+            require_program("rclone"));
+        REQUIRE(missing);
+        auto none = (*missing)->list();
+        REQUIRE(none);
+        CHECK_FALSE(*none); // no repository yet
     }
     require_no_processes(dir->path());
 }
