@@ -880,3 +880,40 @@ TEST_CASE("audit: after a store failure no further file starts, and the run resu
     CHECK(run.results[3].outcome == HashOutcome::unavailable);
     CHECK(run.results[2].outcome == HashOutcome::match);
 }
+
+TEST_CASE("audit: a remote primary is a target read over rclone with the client's rclone.conf",
+          "[audit]") {
+    auto dir = TempDir::create_in_tmp("unit-audit");
+    REQUIRE(dir);
+    ServerLayout layout(dir->path());
+    ClientConfig c;
+    c.host = "web1";
+    c.remote_repository = "store:backups/web1";
+    c.destinations = {{"disk2", dir->path() / "disk2/web1", ""}};
+    auto paths = layout.client("web1");
+    fs::create_directories(paths.conf);
+    REQUIRE(atomic_write(paths.config_file.string(), render_client_config(c), 0644));
+
+    AuditRequest request;
+    request.root = dir->path();
+    request.client = "web1";
+    auto resolved = resolve_audit_targets(request);
+    REQUIRE(resolved);
+    REQUIRE(resolved->targets.size() == 2);
+    const auto& primary = resolved->targets[0];
+    CHECK(primary.repository == "store:backups/web1");
+    CHECK(primary.label == "repository");
+    REQUIRE(primary.remote);
+    CHECK(primary.remote->remote == "store:backups/web1");
+    CHECK(primary.remote->rclone_config == (paths.secrets / "rclone.conf").string());
+    CHECK(primary.state_dir == paths.state);
+    CHECK_FALSE(resolved->targets[1].remote); // a local destination stays a directory
+    CHECK(resolved->notes.empty());
+
+    // Without its rclone.conf the audit says which file is missing (100), reading nothing.
+    AuditBudget budget(std::nullopt, std::nullopt);
+    auto report = audit_repository(primary, AuditOptions{}, budget);
+    CHECK(report.exit_code() == ExitCode::permanent);
+    REQUIRE(report.errors.size() == 1);
+    CHECK(report.errors[0].message().find("secrets/rclone.conf") != std::string::npos);
+}
