@@ -455,3 +455,42 @@ TEST_CASE("restic-audit's remote store: an object gone between listing and readi
     }
     require_no_processes(dir->path());
 }
+
+TEST_CASE("restic-audit over a remote: --max-bytes bounds what is downloaded and the rest waits",
+          "[restic-audit][remote]") {
+    auto dir = util::TempDir::create_in_tmp("e2e-audit-budget");
+    REQUIRE(dir);
+    {
+        // A repository written by restic, read through an rclone remote on a local directory.
+        fs::path repo = dir->path() / "repo";
+        auto client = make_restic_client(dir->path() / "client", repo.string());
+        backup_rounds(client, dir->path() / "source", 2);
+        RemoteClient h(dir->path(), repo.string(), "[store]\ntype = local\n",
+                       "[store]\ntype = local\n");
+        auto objects = h.objects();
+        std::uint64_t total = 0;
+        for (const auto& o : objects) {
+            total += fs::file_size(repo / o);
+        }
+
+        auto first = h.audit({"--fraction", "1/1", "--max-bytes", "1"});
+        INFO(first.out << first.err);
+        CHECK(first.exit_code() == 0);
+        auto status = h.status();
+        CHECK(status["files_checked"] == 1); // the first file always starts, nothing more
+        CHECK(status["files_left"] == objects.size() - 1);
+        CHECK(status["cycle"]["slot_finished"] == false);
+        auto first_bytes = status["bytes_checked"].get<std::uint64_t>();
+
+        auto rest = h.audit({"--fraction", "1/1"});
+        INFO(rest.out << rest.err);
+        CHECK(rest.exit_code() == 0);
+        status = h.status();
+        CHECK(status["files_checked"] == objects.size() - 1);
+        // Every byte read once over the two runs, none twice.
+        CHECK(status["bytes_checked"].get<std::uint64_t>() + first_bytes == total);
+        CHECK(status["cycle"]["slot_finished"] == true);
+        CHECK(status["last_full_coverage"].is_object());
+    }
+    require_no_processes(dir->path());
+}
