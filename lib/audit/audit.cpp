@@ -153,8 +153,12 @@ private:
     bool prepare();
     void choose_slot();
     bool hash();
-    void tally(const std::vector<AuditEntry>& entries, const std::vector<std::size_t>& selected,
-               const HashRun& run);
+    bool hash_remote();
+    void no_repository_yet(std::string_view why);
+    void audit_entries(const std::vector<AuditEntry>& entries,
+                       const std::function<HashRun(const std::vector<std::size_t>&)>& hash_slot);
+    std::size_t tally(const std::vector<AuditEntry>& entries,
+                      const std::vector<std::size_t>& selected, const HashRun& run);
     void advance(const std::vector<AuditEntry>& entries, const std::vector<std::size_t>& selected,
                  std::size_t done);
     void conclude(bool save_state);
@@ -170,6 +174,7 @@ private:
     AuditState m_state;
     std::optional<std::string> m_resume_after;
     std::string m_pass_started;
+    bool m_store_failed = false; // a remote store failed: the slot stops at that file
 };
 
 // The lock and the state.
@@ -241,11 +246,13 @@ void RepositoryAudit::choose_slot() {
 // Lists and checks the tree and hashes the selection; false when the tree cannot be read (or is
 // not there yet): then the state must not move.
 bool RepositoryAudit::hash() {
+    if (m_target.remote) {
+        return hash_remote();
+    }
     int err = 0;
     if (auto bad = check_directory(m_target, err)) {
         if (err == ENOENT && m_target.missing_ok && !m_previous) {
-            m_report.notes.push_back(
-                fmt::format("no repository yet: {} does not exist", m_target.repository));
+            no_repository_yet("does not exist");
         } else {
             m_report.errors.push_back(*bad);
         }
@@ -261,28 +268,74 @@ bool RepositoryAudit::hash() {
     // coverage; the rest is audited as usual.
     m_report.directories_unlisted = unlisted.size();
     m_report.errors.insert(m_report.errors.end(), unlisted.begin(), unlisted.end());
-    m_report.files_listed = entries->size();
-    if (entries->empty()) {
-        m_report.notes.push_back(
-            fmt::format("no repository yet: {} is empty", m_target.repository));
-    }
-    auto listing = check_listing(*entries, m_clock.seconds(), m_options.temporary_grace);
-    m_report.findings = std::move(listing.findings);
-    m_report.temporary_files = listing.temporary;
-    auto selected =
-        select_for_audit(*entries, m_report.cycle_length, m_report.position, m_resume_after);
-    m_report.files_selected = selected.size();
     HashFunction function = m_options.hash ? m_options.hash : default_hash_function(true);
-    auto run =
-        hash_selected(m_target.repository, *entries, selected, m_options.jobs, m_budget, function);
-    tally(*entries, selected, run);
-    stamp_end();
-    advance(*entries, selected, run.done);
+    audit_entries(*entries, [&](const std::vector<std::size_t>& selected) {
+        return hash_selected(m_target.repository, *entries, selected, m_options.jobs, m_budget,
+                             function);
+    });
     return true;
 }
 
-void RepositoryAudit::tally(const std::vector<AuditEntry>& entries,
-                            const std::vector<std::size_t>& selected, const HashRun& run) {
+// The same over rclone: one daemon for the listing and every object's stream.
+bool RepositoryAudit::hash_remote() {
+    auto store = RemoteAuditStore::open(*m_target.remote, m_options.rclone_program);
+    if (!store) {
+        m_report.errors.push_back(store.error());
+        return false;
+    }
+    auto entries = (*store)->list();
+    if (!entries) {
+        m_report.errors.push_back(
+            entries.error().with_context(fmt::format("audit {}", m_target.repository)));
+        return false;
+    }
+    if (!*entries) {
+        if (m_target.missing_ok && !m_previous) {
+            no_repository_yet("does not exist");
+        } else {
+            m_report.errors.push_back(util::Error(
+                ExitCode::temporary,
+                fmt::format("unable to audit {}: it does not exist", m_target.repository)));
+        }
+        return false;
+    }
+    RemoteAuditStore& remote = **store;
+    audit_entries(**entries, [&](const std::vector<std::size_t>& selected) {
+        return hash_selected(**entries, selected, m_options.jobs, m_budget,
+                             [&](const AuditEntry& entry) { return remote.hash(entry); });
+    });
+    return true;
+}
+
+void RepositoryAudit::no_repository_yet(std::string_view why) {
+    m_report.notes.push_back(fmt::format("no repository yet: {} {}", m_target.repository, why));
+}
+
+// The steps after the listing, wherever the tree is: check it, select the slot, hash, move on.
+void RepositoryAudit::audit_entries(
+    const std::vector<AuditEntry>& entries,
+    const std::function<HashRun(const std::vector<std::size_t>&)>& hash_slot) {
+    m_report.files_listed = entries.size();
+    if (entries.empty()) {
+        no_repository_yet("is empty");
+    }
+    auto listing = check_listing(entries, m_clock.seconds(), m_options.temporary_grace);
+    m_report.findings = std::move(listing.findings);
+    m_report.temporary_files = listing.temporary;
+    auto selected =
+        select_for_audit(entries, m_report.cycle_length, m_report.position, m_resume_after);
+    m_report.files_selected = selected.size();
+    auto run = hash_slot(selected);
+    std::size_t done = tally(entries, selected, run);
+    stamp_end();
+    advance(entries, selected, done);
+}
+
+// Counts what was hashed; returns how many files of the selection count as done: all that
+// were started, or those before the first the store failed on (the next run resumes there).
+std::size_t RepositoryAudit::tally(const std::vector<AuditEntry>& entries,
+                                   const std::vector<std::size_t>& selected, const HashRun& run) {
+    std::size_t done = run.done;
     for (std::size_t i = 0; i < run.done; ++i) {
         const auto& entry = entries[selected[i]];
         const auto& result = run.results[i];
@@ -306,15 +359,23 @@ void RepositoryAudit::tally(const std::vector<AuditEntry>& entries,
             ++m_report.files_unreadable;
             m_report.errors.push_back(*result.error);
             break;
+        case HashOutcome::unavailable:
+            // The store, not the file, failed: the file is not verified and is done again next
+            // time, so the slot does not move past it.
+            done = std::min(done, i);
+            m_store_failed = true;
+            m_report.errors.push_back(*result.error);
+            break;
         }
     }
-    for (std::size_t i = run.done; i < selected.size(); ++i) {
+    for (std::size_t i = done; i < selected.size(); ++i) {
         ++m_report.files_left;
         m_report.bytes_left += entries[selected[i]].size;
     }
     std::stable_sort(m_report.findings.begin(), m_report.findings.end(),
                      [](const Finding& a, const Finding& b) { return a.path < b.path; });
-    m_report.slot_finished = run.done == selected.size();
+    m_report.slot_finished = done == selected.size();
+    return done;
 }
 
 // Moves the rotation (or the full pass) on as far as the files done allow.
@@ -351,7 +412,8 @@ void RepositoryAudit::advance(const std::vector<AuditEntry>& entries,
     }
     if (!m_report.slot_finished) {
         m_report.notes.push_back(fmt::format(
-            "the budget ran out: {} files ({} bytes) of {} left{}", m_report.files_left,
+            "{}: {} files ({} bytes) of {} left{}",
+            m_store_failed ? "the store failed" : "the budget ran out", m_report.files_left,
             m_report.bytes_left,
             m_options.all ? std::string("the full pass")
                           : fmt::format("slot {}/{}", m_report.position, m_report.cycle_length),

@@ -17,6 +17,7 @@
 
 #include "audit/hashing.hpp"
 #include "audit/listing.hpp"
+#include "audit/remote.hpp"
 #include "audit/selection.hpp"
 #include "state/audit_state.hpp"
 #include "state/audit_status.hpp"
@@ -29,8 +30,11 @@ namespace backup::core {
 namespace fs = std::filesystem;
 
 struct AuditTarget {
-    std::string repository; // the directory
-    std::string client;     // the client it belongs to; empty for a bare path
+    std::string repository; // the directory, or for a remote the rclone remote (for messages)
+    // Set for a repository on an object store: listed and read through rclone (audit/remote),
+    // with the same checks, rotation, state and findings as a directory.
+    std::optional<RemoteAuditSource> remote;
+    std::string client; // the client it belongs to; empty for a bare path
     // Names its files in state_dir: audit-<label>.json (status), audit-<label>.state.json
     // (state), audit-<label>.lock.
     std::string label;
@@ -53,8 +57,9 @@ struct AuditOptions {
     bool all = false; // hash every file (a pass of its own, kept apart from the rotation)
     int jobs = 1;
     std::chrono::seconds temporary_grace = k_default_temporary_grace;
-    HashFunction hash;               // empty: default_hash_function(true)
-    std::optional<std::int64_t> now; // seconds since the epoch; empty: the clock
+    HashFunction hash;                     // empty: default_hash_function(true)
+    std::string rclone_program = "rclone"; // for remote targets
+    std::optional<std::int64_t> now;       // seconds since the epoch; empty: the clock
 };
 
 struct AuditReport {
@@ -75,7 +80,7 @@ struct AuditReport {
     std::size_t files_vanished = 0;
     std::size_t files_unreadable = 0;
     std::size_t directories_unlisted = 0; // below the repository: their files were not audited
-    std::size_t files_left = 0; // carried over: the budget ran out
+    std::size_t files_left = 0;           // carried over: the budget ran out
     std::uint64_t bytes_left = 0;
     std::size_t temporary_files = 0; // young temporary names, not findings
     std::vector<Finding> findings;

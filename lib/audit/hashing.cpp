@@ -55,6 +55,13 @@ HashResult hash_one(const std::string& root, const AuditEntry& entry, const Hash
 HashRun hash_selected(const std::string& root, const std::vector<AuditEntry>& entries,
                       const std::vector<std::size_t>& selected, int jobs, AuditBudget& budget,
                       const HashFunction& hash) {
+    return hash_selected(entries, selected, jobs, budget,
+                         [&](const AuditEntry& entry) { return hash_one(root, entry, hash); });
+}
+
+HashRun hash_selected(const std::vector<AuditEntry>& entries,
+                      const std::vector<std::size_t>& selected, int jobs, AuditBudget& budget,
+                      const EntryHasher& hash) {
     HashRun run;
     run.results.resize(selected.size());
     std::mutex mutex;
@@ -75,7 +82,13 @@ HashRun hash_selected(const std::string& root, const std::vector<AuditEntry>& en
                 }
                 i = next++;
             }
-            run.results[i] = hash_one(root, entries[selected[i]], hash);
+            HashResult result = hash(entries[selected[i]]);
+            bool failed = result.outcome == HashOutcome::unavailable;
+            run.results[i] = std::move(result);
+            if (failed) {
+                std::lock_guard lock(mutex);
+                stop = true; // the store is failing: asking it for more only adds errors
+            }
         }
     };
     std::size_t threads =

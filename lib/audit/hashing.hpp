@@ -29,13 +29,16 @@ using HashFunction = std::function<util::Expected<util::FileHash>(const std::str
 // running as root read another file, a FIFO or a device.
 HashFunction default_hash_function(bool drop_cache);
 
-enum class HashOutcome { match, mismatch, vanished, unreadable };
+// unreadable: this file could not be read (a bad sector), the run goes on with the others;
+// unavailable: the store failed (a remote's network error, timeout, 5xx), so no more files are
+// started and the run resumes at this one.
+enum class HashOutcome { match, mismatch, vanished, unreadable, unavailable };
 
 struct HashResult {
     HashOutcome outcome = HashOutcome::match;
     std::uint64_t bytes = 0;          // bytes hashed
     std::string actual;               // the hash of the content (match, mismatch)
-    std::optional<util::Error> error; // unreadable: why
+    std::optional<util::Error> error; // unreadable, unavailable: why
 };
 
 struct HashRun {
@@ -49,5 +52,15 @@ struct HashRun {
 HashRun hash_selected(const std::string& root, const std::vector<AuditEntry>& entries,
                       const std::vector<std::size_t>& selected, int jobs, AuditBudget& budget,
                       const HashFunction& hash);
+
+// Hashes one entry, wherever it is stored; must be thread-safe and must not throw.
+using EntryHasher = std::function<HashResult(const AuditEntry& entry)>;
+
+// The same over any store: entries[selected[i]] through hash, in selection order under the
+// budget; after an unavailable result no more files start (results[] may then hold files
+// finished after it by other threads).
+HashRun hash_selected(const std::vector<AuditEntry>& entries,
+                      const std::vector<std::size_t>& selected, int jobs, AuditBudget& budget,
+                      const EntryHasher& hash);
 
 } // namespace backup::core

@@ -50,6 +50,13 @@ bool is_plain_file(const fs::path& path) {
     return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
+// The rclone config with a remote primary's credentials. (The same code could read an rclone
+// destination, given a config that reaches it; destinations' credentials are in the sync
+// command's environment today, so they are not audited here.)
+fs::path client_rclone_config(const ClientPaths& paths) {
+    return paths.secrets / "rclone.conf";
+}
+
 void add_client(const ServerLayout& layout, const std::string& host, const AuditRequest& request,
                 AuditTargets& out) {
     ClientPaths paths = layout.client(host);
@@ -73,12 +80,12 @@ void add_client(const ServerLayout& layout, const std::string& host, const Audit
     repo.cycle_length = length;
     repo.missing_ok = true;
     if (config->is_remote()) {
-        out.notes.push_back(fmt::format("{}: remote primary {} not audited: not yet supported by "
-                                        "restic-audit",
-                                        host, config->remote_repository));
-    } else {
-        out.targets.push_back(repo);
+        // Read through rclone with the client's read-only credentials, as backup-syncd lists.
+        repo.repository = config->remote_repository;
+        repo.remote =
+            RemoteAuditSource{config->remote_repository, client_rclone_config(paths).string()};
     }
+    out.targets.push_back(repo);
     for (const auto& d : config->destinations) {
         if (!d.is_local()) {
             out.notes.push_back(fmt::format(
@@ -88,6 +95,7 @@ void add_client(const ServerLayout& layout, const std::string& host, const Audit
             continue;
         }
         AuditTarget replica = repo;
+        replica.remote.reset();
         replica.repository = d.path.string();
         replica.label = fmt::format("destination-{}", d.name);
         out.targets.push_back(std::move(replica));

@@ -42,9 +42,10 @@ struct AuditTargets {
 
 // The repositories a request names. Paths: each directory, state in state_dir (when given).
 // A client: its repository and its local destinations, state in the client's state/ directory,
-// cycle length from its audit.fraction; rclone remotes are skipped with a note. Neither: every
-// directory under <root>/systems/ with a conf/client.yaml, in name order. Usage errors (a bad
-// host name, an unknown client, an unlistable root) are returned as the error.
+// cycle length from its audit.fraction; a remote primary (remote_repository) is read through
+// rclone with the client's secrets/rclone.conf; rclone destinations are skipped with a note.
+// Neither: every directory under <root>/systems/ with a conf/client.yaml, in name order. Usage
+// errors (a bad host name, an unknown client, an unlistable root) are returned as the error.
 util::Expected<AuditTargets> resolve_audit_targets(const AuditRequest& request);
 
 } // namespace backup::core

@@ -849,3 +849,71 @@ TEST_CASE("audit: a client's targets are its repository and local destinations",
     CHECK(paths->targets[0].label.size() == std::string("path-repo-").size() + 12);
     CHECK_FALSE(paths->targets[0].state_dir);
 }
+
+TEST_CASE("audit: after a store failure no further file starts, and the run resumes there",
+          "[audit]") {
+    std::vector<AuditEntry> entries;
+    for (char c : std::string("0123456789")) {
+        AuditEntry e;
+        e.relative = fmt::format("snapshots/{}", std::string(64, c));
+        e.kind = classify_repository_path(e.relative);
+        e.size = 10;
+        entries.push_back(e);
+    }
+    auto selected = select_for_audit(entries, 1, 0, std::nullopt);
+    REQUIRE(selected.size() == 10);
+    AuditBudget budget(std::nullopt, std::nullopt);
+    std::mutex mutex;
+    std::size_t calls = 0;
+    auto run = hash_selected(entries, selected, 1, budget, [&](const AuditEntry& entry) {
+        std::lock_guard lock(mutex);
+        ++calls;
+        HashResult r;
+        if (entry.relative.ends_with("3333")) {
+            r.outcome = HashOutcome::unavailable;
+            r.error = Error(ExitCode::temporary, "unable to read it: HTTP 500");
+        }
+        return r;
+    });
+    CHECK(calls == 4); // 0, 1, 2 and the failing 3: nothing after it
+    REQUIRE(run.done == 4);
+    CHECK(run.results[3].outcome == HashOutcome::unavailable);
+    CHECK(run.results[2].outcome == HashOutcome::match);
+}
+
+TEST_CASE("audit: a remote primary is a target read over rclone with the client's rclone.conf",
+          "[audit]") {
+    auto dir = TempDir::create_in_tmp("unit-audit");
+    REQUIRE(dir);
+    ServerLayout layout(dir->path());
+    ClientConfig c;
+    c.host = "web1";
+    c.remote_repository = "store:backups/web1";
+    c.destinations = {{"disk2", dir->path() / "disk2/web1", ""}};
+    auto paths = layout.client("web1");
+    fs::create_directories(paths.conf);
+    REQUIRE(atomic_write(paths.config_file.string(), render_client_config(c), 0644));
+
+    AuditRequest request;
+    request.root = dir->path();
+    request.client = "web1";
+    auto resolved = resolve_audit_targets(request);
+    REQUIRE(resolved);
+    REQUIRE(resolved->targets.size() == 2);
+    const auto& primary = resolved->targets[0];
+    CHECK(primary.repository == "store:backups/web1");
+    CHECK(primary.label == "repository");
+    REQUIRE(primary.remote);
+    CHECK(primary.remote->remote == "store:backups/web1");
+    CHECK(primary.remote->rclone_config == (paths.secrets / "rclone.conf").string());
+    CHECK(primary.state_dir == paths.state);
+    CHECK_FALSE(resolved->targets[1].remote); // a local destination stays a directory
+    CHECK(resolved->notes.empty());
+
+    // Without its rclone.conf the audit says which file is missing (100), reading nothing.
+    AuditBudget budget(std::nullopt, std::nullopt);
+    auto report = audit_repository(primary, AuditOptions{}, budget);
+    CHECK(report.exit_code() == ExitCode::permanent);
+    REQUIRE(report.errors.size() == 1);
+    CHECK(report.errors[0].message().find("secrets/rclone.conf") != std::string::npos);
+}
