@@ -50,13 +50,6 @@ bool is_plain_file(const fs::path& path) {
     return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-// The rclone config with a remote primary's credentials. (The same code could read an rclone
-// destination, given a config that reaches it; destinations' credentials are in the sync
-// command's environment today, so they are not audited here.)
-fs::path client_rclone_config(const ClientPaths& paths) {
-    return paths.secrets / "rclone.conf";
-}
-
 void add_client(const ServerLayout& layout, const std::string& host, const AuditRequest& request,
                 AuditTargets& out) {
     ClientPaths paths = layout.client(host);
@@ -83,7 +76,7 @@ void add_client(const ServerLayout& layout, const std::string& host, const Audit
         // Read through rclone with the client's read-only credentials, as backup-syncd lists.
         repo.repository = config->remote_repository;
         repo.remote =
-            RemoteAuditSource{config->remote_repository, client_rclone_config(paths).string()};
+            RemoteAuditSource{config->remote_repository, paths.rclone_config.string()};
     }
     out.targets.push_back(repo);
     for (const auto& d : config->destinations) {

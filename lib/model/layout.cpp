@@ -144,6 +144,7 @@ ClientPaths ServerLayout::client_at(const fs::path& dir) {
     p.ca_file = dir / "client" / "backup-ca.pem";
     p.certificate = p.conf / "tls" / "cert.pem";
     p.certificate_key = p.secrets / "tls-key.pem";
+    p.rclone_config = p.secrets / "rclone.conf";
     p.access_disabled = p.conf / "access-disabled";
     return p;
 }

@@ -62,6 +62,7 @@ struct ClientPaths {
     fs::path ca_file;         // client/backup-ca.pem: the server's CA, for the client (0644)
     fs::path certificate;     // conf/tls/cert.pem: the storage server's certificate (0644)
     fs::path certificate_key; // secrets/tls-key.pem: its private key (0600)
+    fs::path rclone_config;   // secrets/rclone.conf: a remote primary's credentials (0600)
     fs::path access_disabled; // conf/access-disabled: there while a shared client is disabled
 };
 

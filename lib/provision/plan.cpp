@@ -157,13 +157,9 @@ ClientPlan plan_remote_client(const ServerConfig& server, ClientConfig config, c
     plan.config = std::move(config);
     plan.values = template_values(server, plan, owner, programs);
     plan.values["REMOTE"] = {plan.config.remote_repository};
-    plan.values["RCLONE_CONFIG"] = {remote_rclone_config(plan.paths).string()};
+    plan.values["RCLONE_CONFIG"] = {plan.paths.rclone_config.string()};
     plan.values["POLL_INTERVAL"] = {std::to_string(plan.config.poll_interval_seconds)};
     return plan;
-}
-
-fs::path remote_rclone_config(const ClientPaths& paths) {
-    return paths.secrets / "rclone.conf";
 }
 
 } // namespace backup::core

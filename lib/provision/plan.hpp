@@ -67,8 +67,4 @@ ClientPlan plan_client(const ServerConfig& server, ClientConfig config, const Ow
 ClientPlan plan_remote_client(const ServerConfig& server, ClientConfig config, const Owner& owner,
                               const Programs& programs);
 
-// Where a remote primary's rclone config is: secrets/rclone.conf (0600, the service user's),
-// which backup-syncd, restic-replicate and restic-audit are told.
-fs::path remote_rclone_config(const ClientPaths& paths);
-
 } // namespace backup::core

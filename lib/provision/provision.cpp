@@ -369,7 +369,7 @@ Expected<void> build_remote_client(const ClientPlan& plan, const RemoteStore& st
     TRY(render_to(p.service / "control" / "t", "client/control-t", plan.values, 0755));
     TRY(make_service(p.services / "backup-syncd", "backup-syncd/remote-run", plan.values,
                      p.logs / "backup-syncd", final_paths.logs / "backup-syncd", owner));
-    TRY(write_file(remote_rclone_config(p), store.config_text, 0600, &owner));
+    TRY(write_file(p.rclone_config, store.config_text, 0600, &owner));
     TRY(write_file(p.config_file, render_client_config(plan.config), 0644));
     return write_file(p.environ_file, render_remote_environ(plan.config, store), 0600);
 }
@@ -417,7 +417,7 @@ Expected<ProvisionResult> provision_remote_client(const ServerConfig& server,
     undo.commit();
     return ProvisionResult{
         plan.config, plan.paths, layout.enable_link(plan.config.host), "",
-        remote_placeholders_text(store, remote_rclone_config(plan.paths).string())};
+        remote_placeholders_text(store, plan.paths.rclone_config.string())};
 }
 
 } // namespace

@@ -119,9 +119,8 @@ ReplicateJob client_job(const ReplicateCommand& command) {
         // A remote primary: read with the client's own rclone config when it has one.
         job.source = config.remote_repository;
         job.source_is_remote = true;
-        fs::path rclone_config = paths.secrets / "rclone.conf";
-        if (::stat(rclone_config.c_str(), &st) == 0) {
-            job.source_rclone_config = rclone_config.string();
+        if (::stat(paths.rclone_config.c_str(), &st) == 0) {
+            job.source_rclone_config = paths.rclone_config.string();
         }
     }
     job.client = command.client;
