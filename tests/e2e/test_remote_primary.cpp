@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "model/environ.hpp"
+#include "model/repository.hpp"
 #include "support/backup_server.hpp"
 #include "support/seaweedfs.hpp"
 #include "util/json.hpp"
@@ -22,16 +23,23 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 // A BackupServer whose services find rclone where an installed toolkit has it (next to their
-// bin/, in libexec/restic-backup/), and whose sync command is a stand-in that records what
-// appeared: restic-replicate's own remote support is tested with restic-replicate.
+// bin/, in libexec/restic-backup/), and whose sync command is, unless a server config is given,
+// a stand-in that records what appeared (restic-replicate's own remote support is tested with
+// restic-replicate, and with the whole chain in the SeaweedFS case below).
 class RemoteServer {
 public:
-    explicit RemoteServer(const fs::path& work) : m_work(work), m_server(work, "tls: off\n") {
+    explicit RemoteServer(const fs::path& work, const std::string& server_config = {})
+        : m_work(work), m_server(work, "tls: off\n" + server_config) {
         fs::path libexec = work / "libexec/restic-backup";
         fs::create_directories(libexec);
         fs::copy_file(require_program("rclone"), libexec / "rclone");
         fs::permissions(work / "libexec", fs::perms(0755));
         fs::permissions(libexec, fs::perms(0755));
+        m_env = base_environment();
+        m_env["PATH"] = libexec.string() + ":" + m_env["PATH"];
+        if (!server_config.empty()) {
+            return; // the real restic-replicate, to the destinations the config names
+        }
         fs::path replicate = work / "bin/restic-replicate";
         fs::remove(replicate);
         REQUIRE(
@@ -39,8 +47,6 @@ public:
                                "#!/bin/sh\n# --root R --client HOST APPEARED GONE\n"
                                "tr '\\000' '\\n' < \"$5\" >> \"$2/systems/$4/state/appeared\"\n",
                                0755));
-        m_env = base_environment();
-        m_env["PATH"] = libexec.string() + ":" + m_env["PATH"];
     }
 
     ProcessResult provision(std::vector<std::string> args) const {
@@ -267,12 +273,17 @@ TEST_CASE("a remote primary under runsvdir: its backup is listed, backup-status 
     require_no_processes(dir->path());
 }
 
-TEST_CASE("a remote primary on SeaweedFS with the server's read-only key: listed, synced, ok",
+TEST_CASE("a remote primary on SeaweedFS with the server's read-only key: listed, replicated by "
+          "backup-syncd and restic-replicate, checked, ok",
           "[backup-status][remote][seaweedfs]") {
     auto dir = util::TempDir::create_in_tmp("e2e-remote-weed");
     REQUIRE(dir);
     SeaweedCluster cluster(dir->path());
-    RemoteServer remote(dir->path());
+    fs::path replicas = dir->path() / "replicas";
+    fs::create_directories(replicas);
+    RemoteServer remote(
+        dir->path(),
+        fmt::format("destinations:\n  - {{name: usb, path: '{}/{{host}}'}}\n", replicas.string()));
     BackupServer& server = remote.server();
     fs::path config = dir->path() / "readonly.conf";
     REQUIRE(
@@ -306,18 +317,29 @@ TEST_CASE("a remote primary on SeaweedFS with the server's read-only key: listed
     client.run({"backup", "-q", (dir->path() / "files").string()});
     server.start();
     server.enable("web1");
-    fs::path state = server.client_dir("web1") / "state";
-    REQUIRE(wait_until([&] { return fs::exists(state / "appeared"); }, 30s));
+    // backup-syncd lists the bucket, hands the snapshot to restic-replicate, which copies the
+    // repository from the store (read-only key) into the local replica.
+    fs::path replica = replicas / "web1";
+    auto replica_snapshots = [&] {
+        auto ids = core::list_snapshot_ids(replica / "snapshots");
+        return ids ? ids->size() : std::size_t{0};
+    };
     std::pair<int, util::Json> status;
     bool ok = wait_until(
         [&] {
             status = remote.status("web1");
-            return status.second["state"] == "ok";
+            return replica_snapshots() == 1 && status.second["state"] == "ok" &&
+                   status.second["destinations"].dump().find("\"ok\"") != std::string::npos;
         },
-        30s);
+        60s);
     INFO(status.second.dump(2));
     REQUIRE(ok);
     CHECK(status.second["snapshots"] == 1);
+    // The same directory: the client's password file.
+    auto checker = make_restic_client(dir->path() / "client", replica.string());
+    auto check = checker.run({"check", "--read-data"});
+    CHECK(check.out.find("no errors were found") != std::string::npos);
     server.disable("web1");
     server.tree().stop();
+    require_no_processes(dir->path());
 }
