@@ -114,7 +114,8 @@ void RunContext::report_refused(const std::vector<std::string>& refused) {
 
 DestinationRun::DestinationRun(RunContext& ctx, const ReplicaTarget& target)
     : m_ctx(ctx), m_target(target),
-      m_store(make_replica_store(target.destination, ctx.source, ctx.options.rclone)),
+      m_store(make_replica_store(target.destination, ctx.source, ctx.options.rclone,
+                                 std::move(ctx.spawned[target.destination.name]))),
       m_started(Clock::now()) {
     m_rep.name = target.destination.name;
     m_rep.label = target.label;

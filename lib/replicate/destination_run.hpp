@@ -31,6 +31,8 @@ struct RunContext {
     // What the source still has, for retention: listed on first use (presence()).
     std::optional<std::array<std::vector<std::string>, k_replicate_phase_count>> present;
     bool presence_tried = false;
+    // rclone destinations' daemons, spawned before the source was listed (by destination name).
+    std::map<std::string, std::unique_ptr<util::RcloneDaemon>> spawned;
 
     void log(LogLevel level, std::string_view line) const;
     // list_source_presence, once per run; nullptr (after a warning) when it failed: no

@@ -27,9 +27,19 @@ std::string rclone_join(std::string_view remote, std::string_view relative) {
 }
 
 RcloneReplicaStore::RcloneReplicaStore(std::string remote, std::string source_root,
-                                       RcloneSettings settings)
+                                       RcloneSettings settings,
+                                       std::unique_ptr<util::RcloneDaemon> daemon)
     : m_remote(std::move(remote)), m_source_root(std::move(source_root)),
-      m_settings(std::move(settings)) {}
+      m_settings(std::move(settings)), m_daemon(std::move(daemon)) {}
+
+util::RcloneDaemonOptions rclone_store_daemon_options(const RcloneSettings& settings) {
+    util::RcloneDaemonOptions options;
+    options.program = settings.program;
+    options.env = settings.env;
+    options.flags = {"--s3-no-head"};
+    options.serve = true;
+    return options;
+}
 
 namespace {
 
@@ -108,16 +118,19 @@ std::optional<std::string> rclone_with_option(std::string_view remote, std::stri
 
 Expected<void> RcloneReplicaStore::open() {
     m_scratch.emplace(TRY(util::TempDir::create_in_tmp("restic-replicate")));
-    util::RcloneDaemonOptions options;
-    options.program = m_settings.program;
-    options.env = m_settings.env;
-    options.flags = {"--s3-no-head"};
-    options.serve = true;
-    auto daemon = util::RcloneDaemon::start(options);
-    if (!daemon) {
-        return std::unexpected(daemon.error().with_context(fmt::format("use {}", m_remote)));
+    if (m_daemon) {
+        // Spawned while the source was listed: it has had that long to start.
+        if (auto ready = m_daemon->wait_ready(); !ready) {
+            m_daemon.reset();
+            return std::unexpected(ready.error().with_context(fmt::format("use {}", m_remote)));
+        }
+    } else {
+        auto daemon = util::RcloneDaemon::start(rclone_store_daemon_options(m_settings));
+        if (!daemon) {
+            return std::unexpected(daemon.error().with_context(fmt::format("use {}", m_remote)));
+        }
+        m_daemon = std::move(*daemon);
     }
-    m_daemon = std::move(*daemon);
     m_fs = m_remote.ends_with(':') || m_remote.ends_with('/') ? m_remote : m_remote + "/";
     m_fs_known = rclone_with_option(m_fs, "no_check_bucket=true").value_or(m_fs);
     return {};

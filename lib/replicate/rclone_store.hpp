@@ -30,7 +30,10 @@ namespace backup::core {
 // permanent (100), the rest temporary (111).
 class RcloneReplicaStore final : public ReplicaStore {
 public:
-    RcloneReplicaStore(std::string remote, std::string source_root, RcloneSettings settings);
+    // daemon: one spawn_rclone_daemon() gave for it, which open() waits for instead of starting
+    // one.
+    RcloneReplicaStore(std::string remote, std::string source_root, RcloneSettings settings,
+                       std::unique_ptr<util::RcloneDaemon> daemon = nullptr);
 
     std::string_view kind() const override { return "rclone"; }
     const std::string& target() const override { return m_remote; }
@@ -70,6 +73,9 @@ private:
     std::string m_fs_known; // the same with no_check_bucket=true, where it can be said
     bool m_bucket_known = false;
 };
+
+// How an rclone destination's daemon is started.
+util::RcloneDaemonOptions rclone_store_daemon_options(const RcloneSettings& settings);
 
 // The remote with a backend option: "s3:b/p" + "no_check_bucket=true" gives
 // "s3,no_check_bucket=true:b/p"; nullopt when the remote's name part cannot take one (quotes).

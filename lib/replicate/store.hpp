@@ -9,6 +9,7 @@
 #include "replicate/source.hpp"
 #include "util/error.hpp"
 #include "util/process.hpp"
+#include "util/rclone_rc.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -107,10 +108,16 @@ struct RcloneSettings {
     util::Environment env;
 };
 
+// The rclone rcd of an rclone destination's store, spawned early: a run starts them before it
+// lists the source, so that rclone's start overlaps the listing. nullptr when it cannot be
+// spawned (the store then starts one itself, and says why that fails).
+std::unique_ptr<util::RcloneDaemon> spawn_rclone_daemon(const RcloneSettings& rclone);
+
 // The store for a destination: local for a path (local_store.hpp), rclone for a remote
-// (rclone_store.hpp).
-std::unique_ptr<ReplicaStore> make_replica_store(const Destination& destination,
-                                                 const SourceRepository& source,
-                                                 const RcloneSettings& rclone);
+// (rclone_store.hpp), which takes daemon, spawned by spawn_rclone_daemon() for it, if given.
+std::unique_ptr<ReplicaStore>
+make_replica_store(const Destination& destination, const SourceRepository& source,
+                   const RcloneSettings& rclone,
+                   std::unique_ptr<util::RcloneDaemon> daemon = nullptr);
 
 } // namespace backup::core

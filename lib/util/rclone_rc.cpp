@@ -63,6 +63,12 @@ ExitCode rclone_error_class(const RcloneReply& reply) {
 }
 
 Expected<std::unique_ptr<RcloneDaemon>> RcloneDaemon::start(const RcloneDaemonOptions& options) {
+    auto daemon = TRY(spawn(options));
+    TRY(daemon->wait_ready());
+    return daemon;
+}
+
+Expected<std::unique_ptr<RcloneDaemon>> RcloneDaemon::spawn(const RcloneDaemonOptions& options) {
     std::unique_ptr<RcloneDaemon> daemon(new RcloneDaemon());
     auto dir = options.parent_dir.empty() ? TempDir::create_in_tmp("rclone-rcd")
                                           : TempDir::create(options.parent_dir + "/rclone-rcd-");
@@ -101,23 +107,31 @@ Expected<std::unique_ptr<RcloneDaemon>> RcloneDaemon::start(const RcloneDaemonOp
     spawn.new_process_group = false;
     spawn.kill_group_after_exit = false;
     daemon->m_child.emplace(TRY(Child::spawn(spawn)));
+    daemon->m_deadline = SteadyClock::now() + options.start_timeout;
+    return daemon;
+}
 
-    auto deadline = SteadyClock::now() + options.start_timeout;
-    while (true) {
-        auto answer = daemon->call("rc/noop", Json::object(), milliseconds{1000});
+Expected<void> RcloneDaemon::wait_ready() {
+    while (!m_ready) {
+        if (!m_child) {
+            return fail(ExitCode::temporary, "start rclone rcd: it was stopped");
+        }
+        auto answer = call("rc/noop", Json::object(), milliseconds{1000});
         if (answer && answer->ok()) {
-            return daemon;
+            m_ready = true;
+            break;
         }
         // The wait ends early when rclone exits: it refused its flags or its socket.
-        auto exited = daemon->m_child->wait_for(milliseconds{10});
-        if (!exited || *exited || SteadyClock::now() > deadline) {
+        auto exited = m_child->wait_for(milliseconds{10});
+        if (!exited || *exited || SteadyClock::now() > m_deadline) {
             std::string why = exited && *exited ? "it exited" : "it did not answer in time";
-            std::string tail = daemon->log_tail();
-            daemon->stop();
+            std::string tail = log_tail();
+            stop();
             return fail(ExitCode::temporary, "start rclone rcd: {}{}{}", why,
                         tail.empty() ? "" : ": ", tail);
         }
     }
+    return {};
 }
 
 RcloneDaemon::~RcloneDaemon() {

@@ -98,7 +98,7 @@ std::vector<std::string> temporary_files(const fs::path& dir) {
 } // namespace
 
 TEST_CASE("replicate: a remote primary on versitygw, read with a read-only gateway, reaches a "
-          "local and an S3 destination; an incremental run copies only the new files",
+          "local and an S3 destination, an incremental run copies only the new files",
           "[replicate][versitygw][rclone][remote]") {
     require_program("rclone");
     auto dir = util::TempDir::create_in_tmp("e2e-replicate-remote");
@@ -196,7 +196,7 @@ TEST_CASE("replicate: a remote primary on versitygw, read with a read-only gatew
 }
 
 TEST_CASE("replicate: from a SeaweedFS primary with one volume server stopped, the run fails "
-          "with 111 and publishes nothing partial; once it is back the next run completes",
+          "with 111 and publishes nothing partial, once it is back the next run completes",
           "[replicate][seaweedfs][remote]") {
     require_program("rclone");
     auto dir = util::TempDir::create_in_tmp("e2e-replicate-seaweed");

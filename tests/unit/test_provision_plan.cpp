@@ -86,7 +86,7 @@ TEST_CASE("plan: without a public address the client connects to this host's nam
 }
 
 TEST_CASE("a remote primary's environ: s3:ENDPOINT/PATH for an s3 remote with an endpoint, else a "
-          "placeholder; the client's key always one") {
+          "placeholder, the client's key always one") {
     RemoteStore store;
     store.name = "store";
     store.path = "backups/web1";
