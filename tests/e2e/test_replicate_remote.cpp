@@ -203,6 +203,7 @@ TEST_CASE("replicate: from a SeaweedFS primary with one volume server stopped, t
     REQUIRE(dir);
     {
         SeaweedCluster cluster(dir->path());
+        VersitygwServer offsite(dir->path() / "offsite");
         auto client =
             make_restic_client(dir->path() / "client",
                                fmt::format("s3:{}/{}/web1", cluster.endpoint(), cluster.bucket()));
@@ -222,15 +223,26 @@ TEST_CASE("replicate: from a SeaweedFS primary with one volume server stopped, t
             provision_remote_client(root, fmt::format("store:{}/web1", cluster.bucket()),
                                     s3_remote_section("store", "SeaweedFS", cluster.endpoint(),
                                                       ro.access_key, ro.secret_key),
-                                    {{"disk", disk, ""}});
+                                    {{"disk", disk, ""}, {"offsite", "", "offsite:replica/web1"}});
+        // The S3 destination's credentials: the service's environment, as for a local primary.
         Environment env = base_environment();
+        env["RCLONE_CONFIG_OFFSITE_TYPE"] = "s3";
+        env["RCLONE_CONFIG_OFFSITE_PROVIDER"] = "Other";
+        env["RCLONE_CONFIG_OFFSITE_ENDPOINT"] = offsite.endpoint();
+        env["RCLONE_CONFIG_OFFSITE_ACCESS_KEY_ID"] = offsite.access_key();
+        env["RCLONE_CONFIG_OFFSITE_SECRET_ACCESS_KEY"] = offsite.secret_key();
 
-        // All up: the replica is complete and checked.
+        // All up: both replicas are complete and checked.
         auto full = run_replicate({"--root", root.string(), "--client", "web1"}, env);
         INFO("first run\nstdout:\n" << full.out << "\nstderr:\n" << full.err);
         REQUIRE(full.exit_code() == 0);
         auto disk_client = client_at(client, disk.string(), dir->path() / "cache-disk");
         disk_client.run({"check", "--read-data"});
+        auto offsite_client = client_at(client, "s3:" + offsite.endpoint() + "/replica/web1",
+                                        dir->path() / "cache-offsite");
+        offsite_client.env["AWS_ACCESS_KEY_ID"] = offsite.access_key();
+        offsite_client.env["AWS_SECRET_ACCESS_KEY"] = offsite.secret_key();
+        offsite_client.run({"check", "--read-data"});
 
         // More backups, then one volume server down such that the config is still readable
         // (else the run could not even start) and a new object is not (else the run has
@@ -313,10 +325,14 @@ TEST_CASE("replicate: from a SeaweedFS primary with one volume server stopped, t
         auto again = run_replicate({"--root", root.string(), "--client", "web1"}, env);
         INFO("run with every volume up\nstdout:\n" << again.out << "\nstderr:\n" << again.err);
         REQUIRE(again.exit_code() == 0);
-        CHECK(last_status(paths)["destinations"][0]["state"] == "ok");
+        for (const auto& d : last_status(paths)["destinations"]) {
+            CHECK(d["state"] == "ok");
+        }
         CHECK(temporary_files(disk).empty());
         disk_client.run({"check", "--read-data"});
         CHECK(util::Json::parse(disk_client.run({"snapshots", "--json"}).out).size() == backups);
+        offsite_client.run({"check", "--read-data"});
+        CHECK(util::Json::parse(offsite_client.run({"snapshots", "--json"}).out).size() == backups);
         cluster.stop();
     }
     require_no_processes(dir->path());
