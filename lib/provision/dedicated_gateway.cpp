@@ -40,7 +40,9 @@ std::string first_line_of(const fs::path& file) {
 Expected<void> wait_listening(util::Child& child, const fs::path& socket, const fs::path& log) {
     auto deadline = std::chrono::steady_clock::now() + k_start_timeout;
     while (!util::connect_unix(socket.string(), std::chrono::seconds(5))) {
-        auto exited = TRY(child.wait_for(std::chrono::milliseconds(100)));
+        // versitygw listens some 20 ms after it starts: a short poll, or each provisioning of a
+        // dedicated versitygw client waits most of 100 ms for nothing.
+        auto exited = TRY(child.wait_for(std::chrono::milliseconds(5)));
         if (exited) {
             return util::fail(ExitCode::temporary,
                               "start versitygw to make the account: it exited "
