@@ -273,6 +273,9 @@ Expected<void> commit_client(const ServerConfig& server, const ServerLayout& lay
             fs::remove(repository, ec);
         });
     }
+    // Every file and directory of the staged tree (written without fsyncs, and versitygw's
+    // account files) on disk before the rename makes it the client.
+    TRY(util::fsync_tree(staging.path().string()));
     TRY(rename_into_place(staging.path(), plan.paths.dir));
     staging.release();
     if (plan.shared && config.kind == ServerKind::rest_server) {
@@ -408,6 +411,7 @@ Expected<ProvisionResult> provision_remote_client(const ServerConfig& server,
     auto staging = TRY(util::TempDir::create(
         (layout.systems() / fmt::format(".staging-{}-", plan.config.host)).string()));
     ::chmod(staging.path().c_str(), 0755);
+    util::DeferredSync deferred(staging.path().string()); // flushed once by commit_client
     if (auto ok = build_remote_client(plan, store, ServerLayout::client_at(staging.path()), owner);
         !ok) {
         return std::unexpected(
@@ -415,9 +419,8 @@ Expected<ProvisionResult> provision_remote_client(const ServerConfig& server,
     }
     TRY(commit_client(server, layout, plan, staging, owner, destinations_to_make));
     undo.commit();
-    return ProvisionResult{
-        plan.config, plan.paths, layout.enable_link(plan.config.host), "",
-        remote_placeholders_text(store, plan.paths.rclone_config.string())};
+    return ProvisionResult{plan.config, plan.paths, layout.enable_link(plan.config.host), "",
+                           remote_placeholders_text(store, plan.paths.rclone_config.string())};
 }
 
 } // namespace
@@ -478,6 +481,7 @@ Expected<ProvisionResult> provision_client(const ServerConfig& server,
     auto staging = TRY(util::TempDir::create(
         (layout.systems() / fmt::format(".staging-{}-", plan.config.host)).string()));
     ::chmod(staging.path().c_str(), 0755);
+    util::DeferredSync deferred(staging.path().string()); // flushed once by commit_client
     if (auto ok =
             build_client(server, authority, plan, ServerLayout::client_at(staging.path()), owner);
         !ok) {

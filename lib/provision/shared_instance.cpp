@@ -81,6 +81,7 @@ Expected<SharedInstance> ensure_shared_instance(const ServerConfig& server,
     auto staging = TRY(util::TempDir::create(
         (shared_root / fmt::format(".staging-{}-", to_string(kind))).string()));
     ::chmod(staging.path().c_str(), 0755);
+    util::DeferredSync deferred(staging.path().string()); // flushed once before the rename
     TemplateValues values = {
         {"OWNER", {fmt::format("{}:{}", owner.user, owner.group)}},
         {"DATA", {final_paths.data.string()}},
@@ -104,6 +105,7 @@ Expected<SharedInstance> ensure_shared_instance(const ServerConfig& server,
         return std::unexpected(
             ok.error().with_context(fmt::format("provision the shared {}", to_string(kind))));
     }
+    TRY(util::fsync_tree(staging.path().string()));
     if (!TRY(util::rename_noreplace(staging.path().string(), final_paths.dir.string()))) {
         return util::fail(ExitCode::permanent, "create {}: it exists", final_paths.dir.string());
     }

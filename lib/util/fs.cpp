@@ -30,7 +30,56 @@ Expected<void> fsync_directory(const std::string& path) {
     return {};
 }
 
+namespace {
+
+thread_local std::string t_deferred_root; // DeferredSync's root, with a trailing '/'
+
+bool sync_deferred(const std::string& path) {
+    return !t_deferred_root.empty() && path.starts_with(t_deferred_root);
+}
+
+} // namespace
+
+DeferredSync::DeferredSync(std::string root) {
+    if (!root.ends_with('/')) {
+        root += '/';
+    }
+    t_deferred_root = std::move(root);
+}
+
+DeferredSync::~DeferredSync() {
+    t_deferred_root.clear();
+}
+
+Expected<void> fsync_tree(const std::string& root) {
+    std::vector<std::string> dirs{root};
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+        auto type = it->symlink_status(ec).type();
+        if (ec) {
+            break;
+        }
+        if (type == fs::file_type::directory) {
+            dirs.push_back(it->path().string());
+        } else if (type == fs::file_type::regular) {
+            Fd fd = TRY(open_fd(it->path().string(), O_RDONLY | O_NOFOLLOW));
+            if (::fsync(fd.get()) != 0) {
+                return fail_errno(errno, fmt::format("fsync {}", it->path().string()));
+            }
+        }
+    }
+    if (ec) {
+        return fail_errno(ec.value(), fmt::format("list {}", root));
+    }
+    // Found parents first: the reverse flushes each directory after everything in it.
+    for (auto dir = dirs.rbegin(); dir != dirs.rend(); ++dir) {
+        TRY(fsync_directory(*dir));
+    }
+    return {};
+}
+
 Expected<void> atomic_write(const std::string& path, std::string_view data, unsigned mode) {
+    bool deferred = sync_deferred(path);
     fs::path target(path);
     fs::path dir = target.parent_path();
     if (dir.empty()) {
@@ -50,7 +99,7 @@ Expected<void> atomic_write(const std::string& path, std::string_view data, unsi
     if (auto written = write_all(fd.get(), data, temp); !written) {
         return written;
     }
-    if (::fsync(fd.get()) != 0) {
+    if (!deferred && ::fsync(fd.get()) != 0) {
         return fail_errno(errno, fmt::format("fsync {}", temp));
     }
     fd.reset();
@@ -58,7 +107,7 @@ Expected<void> atomic_write(const std::string& path, std::string_view data, unsi
         return fail_errno(errno, fmt::format("rename {} to {}", temp, path));
     }
     remove_temp.dismiss();
-    return fsync_directory(dir.string());
+    return deferred ? Expected<void>{} : fsync_directory(dir.string());
 }
 
 Expected<void> make_directories(const std::string& dir, unsigned mode) {

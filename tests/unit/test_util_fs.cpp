@@ -121,3 +121,27 @@ TEST_CASE("check_secret_file accepts 0600 owned by us and names the fix otherwis
     CHECK_FALSE(check_secret_file(dir->str(), {::getuid()})); // a directory
     CHECK_FALSE(check_secret_file(dir->str() + "/missing", {::getuid()}));
 }
+
+TEST_CASE("atomic_write below a DeferredSync root writes the same, fsync_tree flushes the tree") {
+    auto dir = TempDir::create_in_tmp("unit-fs");
+    REQUIRE(dir);
+    std::string staged = dir->str() + "/staged";
+    REQUIRE(make_directories(staged + "/conf/runsvdir", 0755));
+    {
+        DeferredSync deferred(staged);
+        REQUIRE(atomic_write(staged + "/conf/client.yaml", "host: web1\n", 0644));
+        REQUIRE(atomic_write(staged + "/conf/runsvdir/run", "#!/bin/sh\n", 0755));
+        REQUIRE(atomic_write(dir->str() + "/outside", "kept\n", 0600)); // not deferred
+    }
+    CHECK(*read_file(staged + "/conf/client.yaml") == "host: web1\n");
+    CHECK(mode_of(staged + "/conf/runsvdir/run") == 0755);
+    CHECK(*read_file(dir->str() + "/outside") == "kept\n");
+    // What a staged tree can hold besides files and directories is left alone: a dangling
+    // symbolic link (never followed), a FIFO (never opened, which would block).
+    REQUIRE(::symlink("/nonexistent/target", (staged + "/link").c_str()) == 0);
+    REQUIRE(::mkfifo((staged + "/conf/fifo").c_str(), 0600) == 0);
+    CHECK(fsync_tree(staged));
+    auto missing = fsync_tree(dir->str() + "/none");
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().message().find("none") != std::string::npos);
+}
