@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <functional>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -294,6 +295,23 @@ Expected<void> commit_client(const ServerConfig& server, const ServerLayout& lay
     return {};
 }
 
+// The client's tree built by build into a staging directory next to its final place (written
+// without fsyncs, flushed once by commit_client), then committed.
+Expected<void> stage_and_commit(const ServerConfig& server, const ServerLayout& layout,
+                                const ClientPlan& plan, const Owner& owner,
+                                const std::vector<fs::path>& destinations_to_make,
+                                const std::function<Expected<void>(const ClientPaths&)>& build) {
+    auto staging = TRY(util::TempDir::create(
+        (layout.systems() / fmt::format(".staging-{}-", plan.config.host)).string()));
+    ::chmod(staging.path().c_str(), 0755);
+    util::DeferredSync deferred(staging.path().string());
+    if (auto ok = build(ServerLayout::client_at(staging.path())); !ok) {
+        return std::unexpected(
+            ok.error().with_context(fmt::format("provision {}", plan.config.host)));
+    }
+    return commit_client(server, layout, plan, staging, owner, destinations_to_make);
+}
+
 Expected<void> check_new(const ClientPaths& paths, const std::string& host) {
     std::error_code ec;
     if (fs::exists(fs::symlink_status(paths.dir, ec))) {
@@ -408,16 +426,10 @@ Expected<ProvisionResult> provision_remote_client(const ServerConfig& server,
     auto lock = TRY(lock_server(layout));
     TRY(check_new(final_paths, config.host));
     ClientPlan plan = plan_remote_client(server, std::move(config), owner, programs);
-    auto staging = TRY(util::TempDir::create(
-        (layout.systems() / fmt::format(".staging-{}-", plan.config.host)).string()));
-    ::chmod(staging.path().c_str(), 0755);
-    util::DeferredSync deferred(staging.path().string()); // flushed once by commit_client
-    if (auto ok = build_remote_client(plan, store, ServerLayout::client_at(staging.path()), owner);
-        !ok) {
-        return std::unexpected(
-            ok.error().with_context(fmt::format("provision {}", plan.config.host)));
-    }
-    TRY(commit_client(server, layout, plan, staging, owner, destinations_to_make));
+    TRY(stage_and_commit(server, layout, plan, owner, destinations_to_make,
+                         [&](const ClientPaths& staged) {
+                             return build_remote_client(plan, store, staged, owner);
+                         }));
     undo.commit();
     return ProvisionResult{plan.config, plan.paths, layout.enable_link(plan.config.host), "",
                            remote_placeholders_text(store, plan.paths.rclone_config.string())};
@@ -478,17 +490,10 @@ Expected<ProvisionResult> provision_client(const ServerConfig& server,
                           plan.config.host, plan.config.repository.string(),
                           to_string(plan.config.kind));
     }
-    auto staging = TRY(util::TempDir::create(
-        (layout.systems() / fmt::format(".staging-{}-", plan.config.host)).string()));
-    ::chmod(staging.path().c_str(), 0755);
-    util::DeferredSync deferred(staging.path().string()); // flushed once by commit_client
-    if (auto ok =
-            build_client(server, authority, plan, ServerLayout::client_at(staging.path()), owner);
-        !ok) {
-        return std::unexpected(
-            ok.error().with_context(fmt::format("provision {}", plan.config.host)));
-    }
-    TRY(commit_client(server, layout, plan, staging, owner, destinations_to_make));
+    TRY(stage_and_commit(server, layout, plan, owner, destinations_to_make,
+                         [&](const ClientPaths& staged) {
+                             return build_client(server, authority, plan, staged, owner);
+                         }));
     undo.commit();
     return ProvisionResult{plan.config, plan.paths, layout.enable_link(plan.config.host),
                            server.tls.client_ca_file, ""};

@@ -6,6 +6,7 @@
 #include "model/layout.hpp"
 #include "model/repository.hpp"
 #include "support/fixtures.hpp"
+#include "support/replicate_runs.hpp"
 #include "support/repository_files.hpp"
 #include "util/json.hpp"
 #include "util/random.hpp"
@@ -20,30 +21,6 @@ using namespace backup;
 using namespace backup::test;
 
 namespace {
-
-ProcessResult run_replicate(std::vector<std::string> args, const Environment& env) {
-    args.insert(args.begin(), tools_dir() + "/restic-replicate");
-    return run_cmd(std::move(args), env);
-}
-
-// The same client's view of another repository, with a cache of its own (a shared cache would
-// let restic read the source's files instead of the replica's).
-ResticClient client_at(const ResticClient& client, const std::string& repository,
-                       const fs::path& cache) {
-    ResticClient other = client;
-    other.env["RESTIC_REPOSITORY"] = repository;
-    other.env["RESTIC_CACHE_DIR"] = cache.string();
-    return other;
-}
-
-void add_random_files(const fs::path& dir, const std::string& prefix, int count, std::size_t size) {
-    fs::create_directories(dir);
-    for (int i = 0; i < count; ++i) {
-        auto bytes = util::random_bytes(size);
-        REQUIRE(bytes);
-        REQUIRE(util::atomic_write((dir / fmt::format("{}-{}", prefix, i)).string(), *bytes, 0644));
-    }
-}
 
 // backup-syncd's file of the snapshots that appeared since the last call (seen so far).
 std::string appeared_file(const fs::path& path, const fs::path& repository,
@@ -134,11 +111,7 @@ TEST_CASE("replicate: a client's backups reach a local and an S3 destination, ch
         Environment env = base_environment();
         env["BACKUP_CLIENT"] = "web1";
         env["BACKUP_REPOSITORY"] = repository.string();
-        env["RCLONE_CONFIG_OFFSITE_TYPE"] = "s3";
-        env["RCLONE_CONFIG_OFFSITE_PROVIDER"] = "Other";
-        env["RCLONE_CONFIG_OFFSITE_ENDPOINT"] = offsite.endpoint();
-        env["RCLONE_CONFIG_OFFSITE_ACCESS_KEY_ID"] = offsite.access_key();
-        env["RCLONE_CONFIG_OFFSITE_SECRET_ACCESS_KEY"] = offsite.secret_key();
+        offsite.add_rclone_remote(env, "offsite");
         fs::path gone = dir->path() / "gone";
         REQUIRE(util::atomic_write(gone.string(), "", 0600));
 

@@ -4,6 +4,7 @@
 #include "replicate/store.hpp"
 #include "state/replicate_ledger.hpp"
 #include "support/fixtures.hpp"
+#include "support/replicate_runs.hpp"
 #include "support/repository_files.hpp"
 #include "util/json.hpp"
 #include "util/random.hpp"
@@ -19,19 +20,6 @@ using namespace backup;
 using namespace backup::test;
 
 namespace {
-
-ProcessResult run_replicate(std::vector<std::string> args, const Environment& env) {
-    args.insert(args.begin(), tools_dir() + "/restic-replicate");
-    return run_cmd(std::move(args), env);
-}
-
-ResticClient client_at(const ResticClient& client, const std::string& repository,
-                       const fs::path& cache) {
-    ResticClient other = client;
-    other.env["RESTIC_REPOSITORY"] = repository;
-    other.env["RESTIC_CACHE_DIR"] = cache.string();
-    return other;
-}
 
 void write_random_files(const fs::path& dir, const std::string& prefix, int count,
                         std::size_t size) {

@@ -4,6 +4,7 @@
 #include "model/repository.hpp"
 #include "replicate/store.hpp"
 #include "support/fixtures.hpp"
+#include "support/replicate_runs.hpp"
 #include "support/repository_files.hpp"
 #include "util/random.hpp"
 #include "util/sha256.hpp"
@@ -23,15 +24,6 @@ using namespace backup::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-void add_random_files(const fs::path& dir, const std::string& prefix, int count, std::size_t size) {
-    fs::create_directories(dir);
-    for (int i = 0; i < count; ++i) {
-        auto bytes = util::random_bytes(size);
-        REQUIRE(bytes);
-        REQUIRE(util::atomic_write((dir / fmt::format("{}-{}", prefix, i)).string(), *bytes, 0644));
-    }
-}
 
 // Repository files (locks aside) and this tool's temporary files under dir.
 struct ReplicaContent {

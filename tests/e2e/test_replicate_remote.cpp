@@ -8,6 +8,7 @@
 #include "model/layout.hpp"
 #include "state/replicate_ledger.hpp"
 #include "support/fixtures.hpp"
+#include "support/replicate_runs.hpp"
 #include "support/repository_files.hpp"
 #include "support/seaweedfs.hpp"
 #include "util/json.hpp"
@@ -27,28 +28,6 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-ProcessResult run_replicate(std::vector<std::string> args, const Environment& env) {
-    args.insert(args.begin(), tools_dir() + "/restic-replicate");
-    return run_cmd(std::move(args), env);
-}
-
-ResticClient client_at(const ResticClient& client, const std::string& repository,
-                       const fs::path& cache) {
-    ResticClient other = client;
-    other.env["RESTIC_REPOSITORY"] = repository;
-    other.env["RESTIC_CACHE_DIR"] = cache.string();
-    return other;
-}
-
-void add_random_files(const fs::path& dir, const std::string& prefix, int count, std::size_t size) {
-    fs::create_directories(dir);
-    for (int i = 0; i < count; ++i) {
-        auto bytes = util::random_bytes(size);
-        REQUIRE(bytes);
-        REQUIRE(util::atomic_write((dir / fmt::format("{}-{}", prefix, i)).string(), *bytes, 0644));
-    }
-}
 
 // A remote client's configuration on the server, as new-restic-server writes it, with the
 // rclone config of its primary in secrets/rclone.conf (0600).
@@ -138,11 +117,7 @@ TEST_CASE("replicate: a remote primary on versitygw, read with a read-only gatew
             {{"disk", disk, ""}, {"offsite", "", "offsite:replica/web1"}});
         // The destinations' credentials: the service's environment, as for a local primary.
         Environment env = base_environment();
-        env["RCLONE_CONFIG_OFFSITE_TYPE"] = "s3";
-        env["RCLONE_CONFIG_OFFSITE_PROVIDER"] = "Other";
-        env["RCLONE_CONFIG_OFFSITE_ENDPOINT"] = offsite.endpoint();
-        env["RCLONE_CONFIG_OFFSITE_ACCESS_KEY_ID"] = offsite.access_key();
-        env["RCLONE_CONFIG_OFFSITE_SECRET_ACCESS_KEY"] = offsite.secret_key();
+        offsite.add_rclone_remote(env, "offsite");
 
         auto first = run_replicate({"--root", root.string(), "--client", "web1"}, env);
         INFO("first run\nstdout:\n" << first.out << "\nstderr:\n" << first.err);
@@ -226,11 +201,7 @@ TEST_CASE("replicate: from a SeaweedFS primary with one volume server stopped, t
                                     {{"disk", disk, ""}, {"offsite", "", "offsite:replica/web1"}});
         // The S3 destination's credentials: the service's environment, as for a local primary.
         Environment env = base_environment();
-        env["RCLONE_CONFIG_OFFSITE_TYPE"] = "s3";
-        env["RCLONE_CONFIG_OFFSITE_PROVIDER"] = "Other";
-        env["RCLONE_CONFIG_OFFSITE_ENDPOINT"] = offsite.endpoint();
-        env["RCLONE_CONFIG_OFFSITE_ACCESS_KEY_ID"] = offsite.access_key();
-        env["RCLONE_CONFIG_OFFSITE_SECRET_ACCESS_KEY"] = offsite.secret_key();
+        offsite.add_rclone_remote(env, "offsite");
 
         // All up: both replicas are complete and checked.
         auto full = run_replicate({"--root", root.string(), "--client", "web1"}, env);

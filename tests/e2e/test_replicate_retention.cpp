@@ -143,13 +143,7 @@ struct RetentionClient {
     }
     fs::path state_dir() const { return core::ServerLayout(root).client("web1").state; }
     // rclone reaches the S3 server as the remote "offsite:", credentials by environment.
-    void use_s3(const VersitygwServer& offsite) {
-        env["RCLONE_CONFIG_OFFSITE_TYPE"] = "s3";
-        env["RCLONE_CONFIG_OFFSITE_PROVIDER"] = "Other";
-        env["RCLONE_CONFIG_OFFSITE_ENDPOINT"] = offsite.endpoint();
-        env["RCLONE_CONFIG_OFFSITE_ACCESS_KEY_ID"] = offsite.access_key();
-        env["RCLONE_CONFIG_OFFSITE_SECRET_ACCESS_KEY"] = offsite.secret_key();
-    }
+    void use_s3(const VersitygwServer& offsite) { offsite.add_rclone_remote(env, "offsite"); }
     // backup-status --json's row of web1 at now: problems kinds and destination "one".
     // Enabled (its link in the scan directory), so that its replication is judged.
     std::pair<std::set<std::string>, util::Json> client_status(std::int64_t now) const {

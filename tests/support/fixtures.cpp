@@ -2,6 +2,7 @@
 #include "support/repository_files.hpp"
 #include "util/socket.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <csignal>
@@ -269,6 +270,16 @@ std::string VersitygwServer::log() const {
 
 std::string VersitygwServer::endpoint() const {
     return fmt::format("http://127.0.0.1:{}", m_port);
+}
+
+void VersitygwServer::add_rclone_remote(Environment& env, const std::string& name) const {
+    std::string prefix = "RCLONE_CONFIG_" + name + "_";
+    std::transform(prefix.begin(), prefix.end(), prefix.begin(), ::toupper);
+    env[prefix + "TYPE"] = "s3";
+    env[prefix + "PROVIDER"] = "Other";
+    env[prefix + "ENDPOINT"] = endpoint();
+    env[prefix + "ACCESS_KEY_ID"] = m_access_key;
+    env[prefix + "SECRET_ACCESS_KEY"] = m_secret_key;
 }
 
 // --- RestServer ------------------------------------------------------------------------------

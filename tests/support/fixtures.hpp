@@ -72,6 +72,9 @@ public:
     const fs::path& data_dir() const { return m_data_dir; }
     const std::string& access_key() const { return m_access_key; }
     const std::string& secret_key() const { return m_secret_key; }
+    // rclone reaches it as the remote NAME: (RCLONE_CONFIG_<NAME>_*, the root keys, by
+    // environment only).
+    void add_rclone_remote(Environment& env, const std::string& name) const;
     pid_t pid() const { return m_process->pid(); }
     // Its log: one line per request ("| GET | /bucket | - | delimiter=...").
     std::string log() const;
