@@ -1,6 +1,7 @@
 #include "syncd/daemon.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -458,9 +459,16 @@ void SyncDaemon::schedule_run(Change change) {
 }
 
 Clock::time_point SyncDaemon::next_wakeup() const {
-    Clock::time_point t = m_next_scan;
-    for (const auto& candidate : {m_run_at, m_retry_at, m_retry_at ? std::nullopt : m_deletions_due,
-                                  m_child ? m_child->next_event() : std::nullopt}) {
+    // While a sync runs, only its own timers count (act_on_timers does nothing else then): a
+    // listing or run that fell due meanwhile waits for its end, without waking the loop.
+    Clock::time_point t = m_child ? Clock::now() + milliseconds(60000) : m_next_scan;
+    std::array<std::optional<Clock::time_point>, 3> timers;
+    if (m_child) {
+        timers = {m_child->next_event()};
+    } else {
+        timers = {m_run_at, m_retry_at, m_retry_at ? std::nullopt : m_deletions_due};
+    }
+    for (const auto& candidate : timers) {
         if (candidate) {
             t = std::min(t, *candidate);
         }
