@@ -13,21 +13,40 @@ namespace backup::util {
 
 namespace {
 
-// The address to bind: an IPv4 literal, or every address when empty.
-Expected<sockaddr_in> bind_address(const std::string& address, int port) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
+// The address to bind: an IPv4 or IPv6 literal, or every IPv4 address when empty.
+struct BindAddress {
+    sockaddr_storage storage{};
+    socklen_t size = 0;
+    int family() const { return storage.ss_family; }
+    const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+};
+
+Expected<BindAddress> bind_address(const std::string& address, int port) {
+    BindAddress a;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&a.storage);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
     if (address.empty()) {
-        addr.sin_addr.s_addr = htonl(INADDR_ANY);
-    } else if (::inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1) {
-        return fail(ExitCode::permanent, "use address '{}': not an IPv4 address", address);
+        v4->sin_family = AF_INET;
+        v4->sin_addr.s_addr = htonl(INADDR_ANY);
+    } else if (::inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+    } else if (::inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+    } else {
+        return fail(ExitCode::permanent, "use address '{}': not an IP address", address);
     }
-    return addr;
+    if (a.family() == AF_INET) {
+        v4->sin_port = htons(static_cast<uint16_t>(port));
+        a.size = sizeof(sockaddr_in);
+    } else {
+        v6->sin6_port = htons(static_cast<uint16_t>(port));
+        a.size = sizeof(sockaddr_in6);
+    }
+    return a;
 }
 
-Expected<Fd> tcp_socket() {
-    Fd sock(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+Expected<Fd> tcp_socket(int family) {
+    Fd sock(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!sock) {
         return fail_errno(errno, "create a socket");
     }
@@ -37,9 +56,9 @@ Expected<Fd> tcp_socket() {
 } // namespace
 
 Expected<bool> port_is_free(const std::string& address, int port) {
-    sockaddr_in addr = TRY(bind_address(address, port));
-    Fd sock = TRY(tcp_socket());
-    if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    BindAddress addr = TRY(bind_address(address, port));
+    Fd sock = TRY(tcp_socket(addr.family()));
+    if (::bind(sock.get(), addr.get(), addr.size) == 0) {
         return true;
     }
     if (errno == EADDRINUSE || errno == EACCES) {
@@ -49,20 +68,20 @@ Expected<bool> port_is_free(const std::string& address, int port) {
 }
 
 Expected<int> pick_free_port(const std::string& address) {
-    sockaddr_in addr = TRY(bind_address(address, 0));
-    Fd sock = TRY(tcp_socket());
-    if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    BindAddress addr = TRY(bind_address(address, 0));
+    Fd sock = TRY(tcp_socket(addr.family()));
+    if (::bind(sock.get(), addr.get(), addr.size) != 0) {
         return fail_errno(errno, fmt::format("find a free port on {}", address));
     }
     return local_port(sock.get());
 }
 
 Expected<Fd> bind_tcp(const std::string& address, int port) {
-    sockaddr_in addr = TRY(bind_address(address, port));
-    Fd sock = TRY(tcp_socket());
+    BindAddress addr = TRY(bind_address(address, port));
+    Fd sock = TRY(tcp_socket(addr.family()));
     int one = 1;
     ::setsockopt(sock.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (::bind(sock.get(), addr.get(), addr.size) != 0) {
         return fail_errno(errno, fmt::format("bind to {}:{}", address, port));
     }
     return sock;
@@ -77,12 +96,30 @@ Expected<Fd> listen_tcp(const std::string& address, int port, int backlog) {
 }
 
 Expected<int> local_port(int fd) {
-    sockaddr_in addr{};
+    sockaddr_storage addr{};
     socklen_t len = sizeof addr;
     if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
         return fail_errno(errno, "read a socket's address");
     }
-    return static_cast<int>(ntohs(addr.sin_port));
+    in_port_t port = addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                                                : reinterpret_cast<sockaddr_in*>(&addr)->sin_port;
+    return static_cast<int>(ntohs(port));
+}
+
+Expected<Fd> accept_nonblocking(int listening) {
+    while (true) {
+        Fd conn(::accept4(listening, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+        if (conn) {
+            return conn;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return Fd();
+        }
+        // A connection that was reset while it waited is gone; the next one may be fine.
+        if (errno != EINTR && errno != ECONNABORTED) {
+            return fail_errno(errno, "accept a connection");
+        }
+    }
 }
 
 namespace {

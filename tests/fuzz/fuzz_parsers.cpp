@@ -39,6 +39,7 @@
 #include "state/snapshot_ids.hpp"
 #include "state/syncd_state.hpp"
 #include "state/syncd_status.hpp"
+#include "syncd/event_request.hpp"
 #include "syncd/lister.hpp"
 #include "unroll/unroll.hpp"
 #include "util/fs.hpp"
@@ -248,6 +249,37 @@ std::vector<Target> make_targets() {
                  [](const std::string& in) {
                      write_scratch(std::string(core::k_syncd_status_file), in);
                      return core::read_sync_status(g_scratch).has_value();
+                 }});
+    // backup-syncd's bucket-event listener: whatever reaches its port, in two pieces split where
+    // the input's first byte says, then the event classifier on the body.
+    t.push_back({"event-request",
+                 {"\x17POST /hook HTTP/1.1\r\nContent-Length: 59\r\n\r\n"
+                  "{\"Records\":[{\"s3\":{\"object\":{\"key\":\"web1/snapshots/ab\"}}}]}",
+                  "\x05POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n{}"},
+                 {"\r\n", "\r\n\r\n", ": ", "Content-Length: ", "Transfer-Encoding: chunked",
+                  "Expect: 100-continue", "POST ", " HTTP/1.1", "{", "}", "[", "]", "\"Records\"",
+                  "\"key\"", "snapshots/", "%2F", "+"},
+                 [](const std::string& in) {
+                     if (in.empty()) {
+                         return false;
+                     }
+                     std::string_view bytes = std::string_view(in).substr(1);
+                     std::size_t split =
+                         std::min<std::size_t>(static_cast<unsigned char>(in[0]), bytes.size());
+                     core::EventRequest r;
+                     r.add(bytes.substr(0, split));
+                     (void)r.take_continue();
+                     r.add(bytes.substr(split));
+                     check(r.body().size() <= core::k_max_event_body, "a body over the bound");
+                     check((r.state() == core::EventRequest::State::complete) ==
+                               (r.status() == 200),
+                           "a status that does not match the state");
+                     check(r.response().starts_with("HTTP/1.1 "), "an answer that is not HTTP");
+                     if (r.state() != core::EventRequest::State::complete) {
+                         return false;
+                     }
+                     (void)core::event_may_concern_snapshots(r.body());
+                     return true;
                  }});
     return t;
 }
