@@ -42,6 +42,12 @@ util::Expected<std::optional<SyncStatus>> read_sync_status(const std::filesystem
     s.watch_error = r.optional_string(*json, "watch_error", "");
     s.state_error = r.optional_string(*json, "state_error", "");
     s.next_retry = r.optional_time(*json, "next_retry", "");
+    if (json->contains("events_received")) {
+        s.events_received = r.integer(*json, "events_received", "", 0, INT64_MAX);
+    }
+    if (json->contains("last_event")) {
+        s.last_event = r.optional_time(*json, "last_event", "");
+    }
     TRY(r.result());
     return std::optional<SyncStatus>(std::move(s));
 }
@@ -66,6 +72,8 @@ util::Expected<void> write_sync_status(const std::filesystem::path& state_dir,
         {"watch_error", optional(s.watch_error)},
         {"state_error", optional(s.state_error)},
         {"next_retry", optional(s.next_retry)},
+        {"events_received", s.events_received},
+        {"last_event", optional(s.last_event)},
     };
     return util::write_json_file(sync_status_path(state_dir).string(), json, 0644);
 }

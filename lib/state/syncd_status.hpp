@@ -4,8 +4,11 @@
 // had unix seconds):
 //   {"schema": 2, "client", "watchdir", "pid", "updated", "last_change_seen", "last_attempt",
 //    "last_success", "last_result", "consecutive_failures", "running", "snapshots_synced",
-//    "pending_appeared", "pending_gone", "watch_error", "state_error", "next_retry"}
-// Times and texts that do not apply yet are null.
+//    "pending_appeared", "pending_gone", "watch_error", "state_error", "next_retry",
+//    "events_received", "last_event"}
+// Times and texts that do not apply yet are null. events_received (bucket events answered by
+// --event-listen since the daemon started) and last_event came later within schema 2: a file
+// without them reads as 0 and null.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +41,8 @@ struct SyncStatus {
     std::optional<std::string> watch_error; // the snapshots directory cannot be listed
     std::optional<std::string> state_error; // the state directory cannot be written
     std::optional<std::string> next_retry;
+    std::int64_t events_received = 0;
+    std::optional<std::string> last_event;
 };
 
 std::filesystem::path sync_status_path(const std::filesystem::path& state_dir);

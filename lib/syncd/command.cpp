@@ -39,6 +39,13 @@ void locate_remote(const SyncdArguments& a, SyncdOptions& options,
             "unable to use --remote {}: expected an rclone remote NAME:PATH", a.remote));
     }
     options.remote = a.remote;
+    if (!a.event_listen.empty()) {
+        if (auto address = parse_event_address(a.event_listen); address) {
+            options.event_listen = *address;
+        } else {
+            problems.push_back(address.error().message());
+        }
+    }
     if (!a.rclone_config.empty()) {
         std::error_code ec;
         if (!fs::is_regular_file(a.rclone_config, ec)) {
@@ -67,9 +74,10 @@ void locate(const SyncdArguments& a, SyncdOptions& options, std::vector<std::str
     if (!a.remote.empty()) {
         return locate_remote(a, options, problems);
     }
-    if (!a.rclone_config.empty() || a.poll_interval) {
-        problems.push_back("unable to use --rclone-config or --poll-interval: they go with "
-                           "--remote (a local directory is listed every --loopdelay)");
+    if (!a.rclone_config.empty() || a.poll_interval || !a.event_listen.empty()) {
+        problems.push_back("unable to use --rclone-config, --poll-interval or --event-listen: "
+                           "they go with --remote (a local directory is watched by inotify and "
+                           "listed every --loopdelay)");
     }
     if (!a.watch_dir.empty()) {
         options.watch_dir = a.watch_dir;
@@ -114,6 +122,9 @@ void add_backup_syncd_options(CLI::App& app, SyncdArguments& a) {
     app.add_option("--poll-interval", a.poll_interval,
                    "with --remote: seconds between listings (default 60, at least 1)")
         ->option_text("SECONDS");
+    app.add_option("--event-listen", a.event_listen,
+                   "with --remote: take the store's bucket events here (loopback only)")
+        ->option_text("HOST:PORT");
     for (auto [name, value, help] :
          {std::tuple{"--loopdelay", &a.loop_delay, "seconds between full listings (default 60)"},
           {"--startupdelay", &a.startup_delay, "seconds before the first listing (0)"},

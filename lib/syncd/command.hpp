@@ -22,6 +22,7 @@ struct SyncdArguments {
     std::string remote;                  // --remote NAME:PATH: listing mode, no local directory
     std::string rclone_config;           // --rclone-config: rclone's RCLONE_CONFIG
     std::optional<double> poll_interval; // --poll-interval (listing mode; default 60)
+    std::string event_listen;            // --event-listen HOST:PORT (listing mode, loopback)
     std::string script;                  // --script: split into words at spaces, no shell
     double loop_delay = 60;              // seconds, each of these
     double startup_delay = 0;

@@ -132,9 +132,9 @@ Expected<std::optional<util::Fd>> take_run_lock(const fs::path& state_dir) {
 class SyncDaemon {
 public:
     SyncDaemon(const SyncdOptions& options, SyncState state, util::SignalFd signals,
-               std::unique_ptr<SnapshotLister> lister)
+               std::unique_ptr<SnapshotLister> lister, std::optional<EventListener> events)
         : m_options(options), m_state(std::move(state)), m_signals(std::move(signals)),
-          m_lister(std::move(lister)) {
+          m_lister(std::move(lister)), m_events(std::move(events)) {
         if (m_options.remote.empty()) {
             m_watch.emplace(options.watch_dir);
         }
@@ -149,6 +149,7 @@ private:
     void act_on_timers();
     Expected<void> wait_for_events();
     void handle_signals();
+    void handle_bucket_events();
     void rescan_and_maybe_schedule(const char* why);
     // A run of the sync command for what changed; with nothing changed, only when asked.
     // listing: what rescan_and_maybe_schedule just listed (else it lists).
@@ -170,7 +171,10 @@ private:
     SyncState m_state;
     util::SignalFd m_signals;
     std::unique_ptr<SnapshotLister> m_lister;
-    std::optional<SnapshotWatch> m_watch; // local mode only
+    std::optional<SnapshotWatch> m_watch;  // local mode only
+    std::optional<EventListener> m_events; // listing mode with --event-listen
+    Clock::time_point m_last_listing{};
+    std::size_t m_events_pending = 0; // events that may concern snapshots/ since the last listing
     std::optional<util::Child> m_child;
     std::optional<util::TempDir> m_run_dir;
     SnapshotIds m_running_for; // the listing the running sync was started with
@@ -213,6 +217,8 @@ void SyncDaemon::write_status() {
 // only when the repository is still there (its config), so a store that lost the path, or an
 // unmounted disk that left an empty directory behind, never reads as "every snapshot went".
 Expected<SnapshotIds> SyncDaemon::list_snapshots() {
+    m_last_listing = Clock::now();
+    m_events_pending = 0; // whatever they announced, this listing sees
     auto current = m_lister->list();
     if (current && current->empty() && !m_state.synced.empty() && !m_lister->repository_made()) {
         return util::fail(ExitCode::temporary,
@@ -473,6 +479,9 @@ Clock::time_point SyncDaemon::next_wakeup() const {
             t = std::min(t, *candidate);
         }
     }
+    if (auto deadline = m_events ? m_events->next_deadline() : std::nullopt) {
+        t = std::min(t, *deadline);
+    }
     return t;
 }
 
@@ -487,7 +496,12 @@ void SyncDaemon::act_on_timers() {
         return;
     }
     auto now = Clock::now();
-    if (now >= m_next_scan) {
+    if (now >= m_next_scan && m_events_pending > 0) {
+        log(fmt::format("bucket event: listing {} now ({} event{} since the last listing)",
+                        m_lister->watched(), m_events_pending, m_events_pending == 1 ? "" : "s"));
+        rescan_and_maybe_schedule("event");
+        write_status(); // with events_received and last_event, at most once a listing
+    } else if (now >= m_next_scan) {
         rescan_and_maybe_schedule("full listing");
     } else if (m_retry_at && now >= *m_retry_at) {
         m_retry_at.reset();
@@ -516,6 +530,27 @@ void SyncDaemon::handle_signals() {
     }
 }
 
+// Events make the next listing come at once, but never sooner than event_listing_interval
+// after the last one: a storm of events is one listing a second, not a storm of requests to the
+// store. Events about other objects (restic's data/ and index/ uploads) are only counted.
+void SyncDaemon::handle_bucket_events() {
+    if (!m_events) {
+        return;
+    }
+    auto received = m_events->service();
+    if (received.events == 0) {
+        return;
+    }
+    m_status.events_received += static_cast<std::int64_t>(received.events);
+    m_status.last_event = util::format_time(util::now());
+    if (received.concerning == 0) {
+        return;
+    }
+    m_events_pending += received.concerning;
+    m_next_scan = std::min(
+        m_next_scan, std::max(Clock::now(), m_last_listing + m_options.event_listing_interval));
+}
+
 Expected<void> SyncDaemon::wait_for_events() {
     std::vector<pollfd> fds = {{m_signals.fd(), POLLIN, 0}};
     if (watch_available()) {
@@ -523,6 +558,9 @@ Expected<void> SyncDaemon::wait_for_events() {
     }
     if (m_child && m_child->exit_fd()) {
         fds.push_back({m_child->exit_fd().get(), POLLIN, 0});
+    }
+    if (m_events) {
+        m_events->add_poll_fds(fds);
     }
     auto wait = std::chrono::duration_cast<milliseconds>(next_wakeup() - Clock::now());
     int timeout_ms = static_cast<int>(std::clamp<long long>(wait.count() + 1, 0, 60000));
@@ -533,6 +571,7 @@ Expected<void> SyncDaemon::wait_for_events() {
         return util::fail_errno(errno, "wait for events");
     }
     handle_signals();
+    handle_bucket_events();
     if (Change change = watch_available() ? m_watch->drain() : Change::none;
         change != Change::none) {
         if (m_child) {
@@ -576,6 +615,12 @@ Expected<void> SyncDaemon::run() {
         log(fmt::format("watching {} by listing it every {:g} s ({} snapshots synced before)",
                         m_lister->watched(), seconds(m_options.loop_delay), m_state.synced.size()));
     }
+    if (m_events && m_options.event_listen) {
+        EventAddress where = *m_options.event_listen;
+        where.port = m_events->port();
+        log(fmt::format("listening for bucket events on {} (a listing at most every {:g} s)",
+                        where.text(), seconds(m_options.event_listing_interval)));
+    }
     m_next_scan = Clock::now() + m_options.startup_delay;
     write_status();
     read_deletions_due();
@@ -618,7 +663,16 @@ Expected<void> run_sync_daemon(const SyncdOptions& options) {
         lister = std::make_unique<RcloneSnapshotLister>(options.remote, std::move(runner),
                                                         options.state_dir);
     }
-    SyncDaemon daemon(options, std::move(state), std::move(signals), std::move(lister));
+    std::optional<EventListener> events;
+    if (options.event_listen) {
+        if (options.remote.empty()) {
+            return util::fail(ExitCode::permanent,
+                              "listen for bucket events: only in listing mode (--remote)");
+        }
+        events.emplace(TRY(EventListener::open(*options.event_listen)));
+    }
+    SyncDaemon daemon(options, std::move(state), std::move(signals), std::move(lister),
+                      std::move(events));
     return daemon.run();
 }
 

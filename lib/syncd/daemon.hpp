@@ -4,9 +4,11 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "syncd/event_listener.hpp"
 #include "util/error.hpp"
 
 namespace backup::core {
@@ -20,6 +22,11 @@ struct SyncdOptions {
     // loop_delay; no inotify. rclone_config (when given) becomes rclone's RCLONE_CONFIG.
     std::string remote;
     std::string rclone_config;
+    // Listing mode: a webhook for the store's bucket events here (loopback). An event that may
+    // concern snapshots/ makes the next listing come at once, at most one a
+    // event_listing_interval; the listing stays the only truth, a lost event waits for the next.
+    std::optional<EventAddress> event_listen;
+    std::chrono::milliseconds event_listing_interval{1000};
     fs::path state_dir;
     std::vector<std::string> command;            // the sync command; the two files are appended
     std::chrono::milliseconds loop_delay{60000}; // full listing at least this often (listing

@@ -11,6 +11,7 @@
 #include "state/syncd_status.hpp"
 #include "support/backup_server.hpp"
 #include "support/fixtures.hpp"
+#include "support/syncd_recorder.hpp"
 #include "util/json.hpp"
 #include "util/time.hpp"
 
@@ -20,92 +21,6 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-struct Run {
-    std::vector<std::string> appeared;
-    std::vector<std::string> gone;
-    double started = 0; // seconds since the epoch, from the recorder
-    fs::path dir;       // the run's record: appeared, gone, env
-};
-
-// A sync command that records each run (its two files and its environment) under runs/, and
-// what the tests read from it. Shared by the harnesses of both modes.
-class Recorder {
-public:
-    Recorder(const fs::path& work, const std::string& body) : m_work(work) {
-        fs::create_directories(runs_dir());
-        fs::create_directories(state_dir());
-        // Each run's record is written under a hidden name and renamed into place whole, so that
-        // a reader never sees a record that is still being written.
-        std::string recorder =
-            fmt::format("#!/bin/sh\n"
-                        "stamp=$(date +%s.%N)\n"
-                        "d={runs}/.incoming-$stamp\n"
-                        "mkdir \"$d\"\n"
-                        "cp \"$1\" \"$d/appeared\"; cp \"$2\" \"$d/gone\"\n"
-                        "echo \"$BACKUP_CLIENT $BACKUP_REPOSITORY\" > \"$d/env\"\n"
-                        "mv \"$d\" {runs}/$stamp\n"
-                        "{body}\n",
-                        fmt::arg("runs", runs_dir().string()), fmt::arg("body", body));
-        REQUIRE(util::atomic_write(recorder_path().string(), recorder, 0755));
-    }
-
-    fs::path runs_dir() const { return m_work / "runs"; }
-    fs::path state_dir() const { return m_work / "state"; }
-    fs::path log_file() const { return m_work / "backup-syncd.log"; }
-    fs::path recorder_path() const { return m_work / "recorder"; }
-
-    std::vector<Run> runs() const {
-        std::vector<Run> out;
-        std::vector<fs::path> dirs;
-        for (const auto& e : fs::directory_iterator(runs_dir())) {
-            if (!e.path().filename().string().starts_with(".")) {
-                dirs.push_back(e.path());
-            }
-        }
-        std::sort(dirs.begin(), dirs.end());
-        for (const auto& d : dirs) {
-            Run r;
-            auto appeared = core::read_snapshot_id_file((d / "appeared").string());
-            auto gone = core::read_snapshot_id_file((d / "gone").string());
-            REQUIRE(appeared);
-            REQUIRE(gone);
-            r.appeared = *appeared;
-            r.gone = *gone;
-            r.started = std::stod(d.filename().string());
-            r.dir = d;
-            out.push_back(r);
-        }
-        return out;
-    }
-
-    std::vector<Run> wait_for_runs(std::size_t count, std::chrono::milliseconds timeout) const {
-        auto deadline = Clock::now() + timeout;
-        while (runs().size() < count && Clock::now() < deadline) {
-            std::this_thread::sleep_for(50ms);
-        }
-        auto r = runs();
-        INFO("backup-syncd log:\n" << util::read_file(log_file().string()).value_or(""));
-        REQUIRE(r.size() >= count);
-        return r;
-    }
-
-    // A new file in source (made once), then `restic backup` of it: the new snapshot's ID.
-    std::string backup(const ResticClient& client) const {
-        fs::path source = m_work / "source";
-        if (!fs::exists(source)) {
-            make_sample_tree(source);
-        }
-        REQUIRE(util::atomic_write((source / "changing").string(),
-                                   std::to_string(Clock::now().time_since_epoch().count()), 0644));
-        auto r = client.run({"backup", "--json", "--quiet", source.string()});
-        auto last = r.out.substr(r.out.rfind('{'));
-        return util::Json::parse(last).at("snapshot_id").get<std::string>();
-    }
-
-protected:
-    fs::path m_work;
-};
 
 // A repository on a rest-server, a client for it, and backup-syncd under runsvdir running the
 // recorder.
@@ -151,29 +66,6 @@ private:
     ResticClient m_client;
     RunsvdirTree m_tree;
 };
-
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-    auto deadline = Clock::now() + timeout;
-    while (!condition()) {
-        if (Clock::now() > deadline) {
-            return false;
-        }
-        std::this_thread::sleep_for(50ms);
-    }
-    return true;
-}
-
-// Seconds since the epoch, as the recorder's `date +%s.%N`.
-double now_seconds() {
-    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-util::Json status_of(const fs::path& state_dir) {
-    auto j = util::read_json_file((state_dir / "backup-syncd-status.json").string());
-    REQUIRE(j);
-    return *j;
-}
 
 } // namespace
 

@@ -219,8 +219,9 @@ std::string ServerProcess::log() const {
 
 // --- VersitygwServer -------------------------------------------------------------------------
 
-VersitygwServer::VersitygwServer(const fs::path& work_dir)
-    : m_work_dir(work_dir), m_data_dir(work_dir / "versitygw-data") {
+VersitygwServer::VersitygwServer(const fs::path& work_dir, std::vector<std::string> extra_args)
+    : m_work_dir(work_dir), m_data_dir(work_dir / "versitygw-data"),
+      m_extra_args(std::move(extra_args)) {
     fs::create_directories(m_data_dir);
     m_access_key = *util::random_token(20, util::k_upper_alphanumeric);
     m_secret_key = *util::random_token(40);
@@ -239,8 +240,10 @@ bool VersitygwServer::launch() {
     // Root credentials by environment, never on the command line.
     o.env["ROOT_ACCESS_KEY_ID"] = m_access_key;
     o.env["ROOT_SECRET_ACCESS_KEY"] = m_secret_key;
-    o.argv = {require_program("versitygw"), "--port", fmt::format("127.0.0.1:{}", m_port), "posix",
-              m_data_dir.string()};
+    o.argv = {require_program("versitygw"), "--port", fmt::format("127.0.0.1:{}", m_port)};
+    o.argv.insert(o.argv.end(), m_extra_args.begin(), m_extra_args.end());
+    o.argv.push_back("posix");
+    o.argv.push_back(m_data_dir.string());
     m_process.emplace(o, m_work_dir / fmt::format("versitygw-{}.log", m_port));
     auto deadline = Clock::now() + 20s;
     while (Clock::now() < deadline && !port_accepts(m_port)) {

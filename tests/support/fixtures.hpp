@@ -63,10 +63,10 @@ private:
 };
 
 // versitygw serving a POSIX directory as S3, with generated root credentials passed by
-// environment.
+// environment; extra_args go before its "posix" command (e.g. --event-webhook-url URL).
 class VersitygwServer {
 public:
-    explicit VersitygwServer(const fs::path& work_dir);
+    explicit VersitygwServer(const fs::path& work_dir, std::vector<std::string> extra_args = {});
     int port() const { return m_port; }
     std::string endpoint() const; // http://127.0.0.1:PORT
     const fs::path& data_dir() const { return m_data_dir; }
@@ -86,6 +86,7 @@ private:
     bool launch(); // false: it did not come up on m_port
     fs::path m_work_dir;
     fs::path m_data_dir;
+    std::vector<std::string> m_extra_args;
     int m_port = 0;
     std::string m_access_key;
     std::string m_secret_key;

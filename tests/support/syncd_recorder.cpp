@@ -1,0 +1,104 @@
+#include "support/syncd_recorder.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include "state/snapshot_ids.hpp"
+
+namespace backup::test {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+Recorder::Recorder(const fs::path& work, const std::string& body) : m_work(work) {
+    fs::create_directories(runs_dir());
+    fs::create_directories(state_dir());
+    // Each run's record is written under a hidden name and renamed into place whole, so that a
+    // reader never sees a record that is still being written.
+    std::string recorder =
+        fmt::format("#!/bin/sh\n"
+                    "stamp=$(date +%s.%N)\n"
+                    "d={runs}/.incoming-$stamp\n"
+                    "mkdir \"$d\"\n"
+                    "cp \"$1\" \"$d/appeared\"; cp \"$2\" \"$d/gone\"\n"
+                    "echo \"$BACKUP_CLIENT $BACKUP_REPOSITORY\" > \"$d/env\"\n"
+                    "mv \"$d\" {runs}/$stamp\n"
+                    "{body}\n",
+                    fmt::arg("runs", runs_dir().string()), fmt::arg("body", body));
+    REQUIRE(util::atomic_write(recorder_path().string(), recorder, 0755));
+}
+
+std::vector<Run> Recorder::runs() const {
+    std::vector<Run> out;
+    std::vector<fs::path> dirs;
+    for (const auto& e : fs::directory_iterator(runs_dir())) {
+        if (!e.path().filename().string().starts_with(".")) {
+            dirs.push_back(e.path());
+        }
+    }
+    std::sort(dirs.begin(), dirs.end());
+    for (const auto& d : dirs) {
+        Run r;
+        auto appeared = core::read_snapshot_id_file((d / "appeared").string());
+        auto gone = core::read_snapshot_id_file((d / "gone").string());
+        REQUIRE(appeared);
+        REQUIRE(gone);
+        r.appeared = *appeared;
+        r.gone = *gone;
+        r.started = std::stod(d.filename().string());
+        r.dir = d;
+        out.push_back(r);
+    }
+    return out;
+}
+
+std::vector<Run> Recorder::wait_for_runs(std::size_t count,
+                                         std::chrono::milliseconds timeout) const {
+    auto deadline = Clock::now() + timeout;
+    while (runs().size() < count && Clock::now() < deadline) {
+        std::this_thread::sleep_for(50ms);
+    }
+    auto r = runs();
+    INFO("backup-syncd log:\n" << util::read_file(log_file().string()).value_or(""));
+    REQUIRE(r.size() >= count);
+    return r;
+}
+
+std::string Recorder::backup(const ResticClient& client) const {
+    fs::path source = m_work / "source";
+    if (!fs::exists(source)) {
+        make_sample_tree(source);
+    }
+    REQUIRE(util::atomic_write((source / "changing").string(),
+                               std::to_string(Clock::now().time_since_epoch().count()), 0644));
+    auto r = client.run({"backup", "--json", "--quiet", source.string()});
+    auto last = r.out.substr(r.out.rfind('{'));
+    return util::Json::parse(last).at("snapshot_id").get<std::string>();
+}
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (!condition()) {
+        if (Clock::now() > deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(50ms);
+    }
+    return true;
+}
+
+double now_seconds() {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+util::Json status_of(const fs::path& state_dir) {
+    auto j = util::read_json_file((state_dir / "backup-syncd-status.json").string());
+    REQUIRE(j);
+    return *j;
+}
+
+} // namespace backup::test

@@ -1,0 +1,55 @@
+// What backup-syncd's end-to-end tests share: a sync command that records each run, the
+// record's reader, and the daemon's status file.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "support/fixtures.hpp"
+#include "util/json.hpp"
+
+namespace backup::test {
+
+struct Run {
+    std::vector<std::string> appeared;
+    std::vector<std::string> gone;
+    double started = 0; // seconds since the epoch, from the recorder
+    fs::path dir;       // the run's record: appeared, gone, env
+};
+
+// A sync command that records each run (its two files and its environment) under runs/, and
+// what the tests read from it. Shared by the harnesses of every mode.
+class Recorder {
+public:
+    // body: the shell commands the recorder runs after recording ("exit 0").
+    Recorder(const fs::path& work, const std::string& body);
+
+    fs::path runs_dir() const { return m_work / "runs"; }
+    fs::path state_dir() const { return m_work / "state"; }
+    fs::path log_file() const { return m_work / "backup-syncd.log"; }
+    fs::path recorder_path() const { return m_work / "recorder"; }
+
+    // The runs recorded so far, oldest first.
+    std::vector<Run> runs() const;
+    // Waits until count runs are recorded (fails the test, showing the log, on timeout).
+    std::vector<Run> wait_for_runs(std::size_t count, std::chrono::milliseconds timeout) const;
+    // A new file in source (made once), then `restic backup` of it: the new snapshot's ID.
+    std::string backup(const ResticClient& client) const;
+
+protected:
+    fs::path m_work;
+};
+
+// Polls condition every 50 ms until it holds (true) or timeout passes (false).
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+// Seconds since the epoch, as the recorder's `date +%s.%N`.
+double now_seconds();
+
+// STATE_DIR/backup-syncd-status.json (fails the test when it cannot be read).
+util::Json status_of(const fs::path& state_dir);
+
+} // namespace backup::test
