@@ -252,13 +252,19 @@ void read_limits(YamlMap& top, ClientConfig& c) {
 }
 
 // Where the repository is: a storage server here (server, repository), or a remote primary
-// (remote_repository, poll_interval_seconds) with neither.
+// (remote_repository, poll_interval_seconds, event_port) with neither.
 void read_primary(YamlMap& top, ClientConfig& c) {
     c.remote_repository = top.string("remote_repository").value_or("");
     if (auto poll = top.integer("poll_interval_seconds", 1, 86400)) {
         c.poll_interval_seconds = static_cast<int>(*poll);
         if (!c.is_remote()) {
             top.problem("poll_interval_seconds", "only for a client with remote_repository");
+        }
+    }
+    if (auto port = top.integer("event_port", 1, 65535)) {
+        c.event_port = static_cast<int>(*port);
+        if (!c.is_remote()) {
+            top.problem("event_port", "only for a client with remote_repository");
         }
     }
     if (c.is_remote()) {
@@ -343,6 +349,9 @@ std::string render_client_config(const ClientConfig& c) {
     if (c.is_remote()) {
         out << YAML::Key << "remote_repository" << YAML::Value << c.remote_repository;
         out << YAML::Key << "poll_interval_seconds" << YAML::Value << c.poll_interval_seconds;
+        if (c.event_port) {
+            out << YAML::Key << "event_port" << YAML::Value << *c.event_port;
+        }
     } else {
         out << YAML::Key << "server" << YAML::Value << YAML::BeginMap;
         out << YAML::Key << "kind" << YAML::Value << std::string(to_string(c.kind));

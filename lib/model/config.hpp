@@ -98,6 +98,9 @@ struct ClientConfig {
     std::string remote_repository;
     // How often backup-syncd lists the remote's snapshots/.
     int poll_interval_seconds = k_default_poll_interval_seconds;
+    // The loopback port (127.0.0.1) where backup-syncd takes the store's bucket events
+    // (--event-listen), when the store sends them; unset: it only lists.
+    std::optional<int> event_port;
     bool is_remote() const { return !remote_repository.empty(); }
 
     // The URL the client's RESTIC_REPOSITORY holds.

@@ -43,6 +43,10 @@ void add_new_restic_server_options(CLI::App& app, NewResticServerArguments& a) {
     app.add_option("--poll-interval", a.poll_interval,
                    "with --remote-repository: seconds between listings (default 60)")
         ->option_text("SECONDS");
+    app.add_option("--event-port", a.event_port,
+                   "with --remote-repository: backup-syncd takes the store's bucket events on "
+                   "127.0.0.1:PORT")
+        ->option_text("PORT");
     app.add_flag("--remove", a.remove, "remove the client (disable it first)");
     app.add_flag("--delete-data", a.delete_data, "with --remove: delete its repository too");
     app.add_flag("--rotate-keys", a.rotate, "make new credentials for the client");
@@ -117,8 +121,10 @@ ProvisionRequest request_of(const NewResticServerArguments& a) {
     request.remote_repository = a.remote_repository;
     request.remote_config = a.remote_config;
     request.poll_interval = a.poll_interval;
-    if (a.remote_repository.empty() && (!a.remote_config.empty() || a.poll_interval)) {
-        refuse("unable to use --remote-config or --poll-interval: they go with "
+    request.event_port = a.event_port;
+    if (a.remote_repository.empty() &&
+        (!a.remote_config.empty() || a.poll_interval || a.event_port)) {
+        refuse("unable to use --remote-config, --poll-interval or --event-port: they go with "
                "--remote-repository");
     }
     return request;

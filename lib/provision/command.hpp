@@ -39,6 +39,7 @@ struct NewResticServerArguments {
     std::string remote_repository;    // a remote primary: the rclone remote NAME:PATH
     std::string remote_config;        // its rclone config file (else a template to fill in)
     std::optional<int> poll_interval; // seconds between backup-syncd's listings of it
+    std::optional<int> event_port;    // backup-syncd's bucket-event listener on 127.0.0.1
 };
 
 // Declares the options of new-restic-server on app, into arguments.

@@ -159,6 +159,10 @@ ClientPlan plan_remote_client(const ServerConfig& server, ClientConfig config, c
     plan.values["REMOTE"] = {plan.config.remote_repository};
     plan.values["RCLONE_CONFIG"] = {plan.paths.rclone_config.string()};
     plan.values["POLL_INTERVAL"] = {std::to_string(plan.config.poll_interval_seconds)};
+    plan.values["EVENT_FLAGS"] = {
+        plan.config.event_port ? fmt::format("--event-listen 127.0.0.1:{}", *plan.config.event_port)
+                               : std::string(),
+        ValueKind::words};
     return plan;
 }
 

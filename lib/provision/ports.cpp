@@ -31,6 +31,9 @@ PortRegistryEntry read_entry(const fs::path& config_file, std::optional<FileIden
     if (config && config->topology == Topology::dedicated && !config->is_remote()) {
         entry.port = config->port;
     }
+    if (config && config->is_remote()) {
+        entry.port = config->event_port; // backup-syncd's, on 127.0.0.1
+    }
     if (identity && identity->ctime_ns < realtime_ns() - k_racy_ns) {
         entry.config = identity;
     }

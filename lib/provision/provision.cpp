@@ -21,6 +21,7 @@
 #include "util/fs.hpp"
 #include "util/lock.hpp"
 #include "util/process.hpp"
+#include "util/socket.hpp"
 #include "util/tls.hpp"
 #include "util/undo.hpp"
 
@@ -367,8 +368,28 @@ Expected<void> check_remote_request(const ProvisionRequest& r) {
                                        "seconds",
                                        *r.poll_interval));
     }
+    if (r.event_port && (*r.event_port < 1 || *r.event_port > 65535)) {
+        problems.push_back(
+            fmt::format("unable to use --event-port {}: expected 1 to 65535", *r.event_port));
+    }
     if (!problems.empty()) {
         return std::unexpected(util::Error::several(ExitCode::permanent, std::move(problems)));
+    }
+    return {};
+}
+
+// backup-syncd's event port, which it listens on at 127.0.0.1: no other client's (a dedicated
+// storage server's port, another remote primary's event port, a shared instance's), and free
+// now. Under the provisioning lock, so two clients cannot both take it.
+Expected<void> check_event_port(const ServerLayout& layout, int port) {
+    auto in_use = TRY(ports_in_use_by_clients(layout));
+    if (std::ranges::find(in_use.ports, port) != in_use.ports.end()) {
+        return util::fail(ExitCode::permanent, "use --event-port {}: another client uses it", port);
+    }
+    if (!TRY(util::port_is_free("127.0.0.1", port))) {
+        return util::fail(ExitCode::permanent,
+                          "use --event-port {}: something listens on 127.0.0.1:{} already", port,
+                          port);
     }
     return {};
 }
@@ -406,6 +427,7 @@ Expected<ProvisionResult> provision_remote_client(const ServerConfig& server,
     config.address.clear();
     config.remote_repository = request.remote_repository;
     config.poll_interval_seconds = request.poll_interval.value_or(k_default_poll_interval_seconds);
+    config.event_port = request.event_port;
     if (!config.owner_user.empty()) {
         TRY(resolve_owner(config.owner_user, config.owner_group));
     }
@@ -425,6 +447,9 @@ Expected<ProvisionResult> provision_remote_client(const ServerConfig& server,
     TRY(prepare_root(layout));
     auto lock = TRY(lock_server(layout));
     TRY(check_new(final_paths, config.host));
+    if (config.event_port) {
+        TRY(check_event_port(layout, *config.event_port));
+    }
     ClientPlan plan = plan_remote_client(server, std::move(config), owner, programs);
     TRY(stage_and_commit(server, layout, plan, owner, destinations_to_make,
                          [&](const ClientPaths& staged) {

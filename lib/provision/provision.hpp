@@ -27,10 +27,12 @@ struct ProvisionRequest {
     std::optional<std::int64_t> now;    // recorded as the client's creation time (unix seconds)
     // A remote primary (--remote-repository NAME:PATH): no storage server here, only
     // backup-syncd listing it; the remote's rclone config (--remote-config; empty: a template to
-    // fill in) and how often it is listed.
+    // fill in), how often it is listed, and the loopback port where backup-syncd takes the
+    // store's bucket events (--event-port; none: it only lists).
     std::string remote_repository;
     std::string remote_config;
     std::optional<int> poll_interval;
+    std::optional<int> event_port;
 };
 
 struct ProvisionResult {

@@ -193,6 +193,27 @@ TEST_CASE("new-restic-server --remote-repository: backup-syncd only, the rclone 
         CHECK(server.client_users().empty());
     }
 
+    SECTION("--event-port: backup-syncd listens there, and no other client gets the port") {
+        std::string port = std::to_string(free_port());
+        auto r = remote.provision({"-H", "web1", "--remote-repository", "store:backups/web1",
+                                   "--remote-config", config.string(), "--event-port", port});
+        INFO(r.out << r.err);
+        REQUIRE(r.success());
+        auto run =
+            *util::read_file((server.client_dir("web1") / "conf/runsvs/backup-syncd/run").string());
+        CHECK(run.find("--poll-interval 60 --event-listen 127.0.0.1:" + port + " --script") !=
+              std::string::npos);
+        CHECK(server.client_config("web1").event_port == std::stoi(port));
+        r = remote.provision({"-H", "web2", "--remote-repository", "store:backups/web2",
+                              "--remote-config", config.string(), "--event-port", port});
+        CHECK(r.exit_code() == 100);
+        CHECK(r.err.find("--event-port " + port + ": another client uses it") != std::string::npos);
+        CHECK(!fs::exists(server.client_dir("web2")));
+        r = remote.provision({"-H", "web2", "--event-port", port});
+        CHECK(r.exit_code() == 100);
+        CHECK(r.err.find("--event-port: they go with --remote-repository") != std::string::npos);
+    }
+
     SECTION("without --remote-config: a template to fill in, saying which keys") {
         auto r = remote.provision({"-H", "web2", "--remote-repository", "store:backups/web2"});
         INFO(r.out << r.err);

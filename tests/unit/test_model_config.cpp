@@ -108,8 +108,17 @@ TEST_CASE("a remote-primary client config round-trips without server or reposito
     CHECK(loaded->is_remote());
     CHECK(loaded->remote_repository == "store:backups/web1");
     CHECK(loaded->poll_interval_seconds == 90);
+    CHECK_FALSE(loaded->event_port);
+    CHECK(text.find("event_port") == std::string::npos);
     CHECK(loaded->repository.empty());
     CHECK(loaded->destinations.size() == 2);
+
+    // With the port of backup-syncd's event listener.
+    c.event_port = 8470;
+    REQUIRE(atomic_write(path, render_client_config(c), 0644));
+    auto with_events = load_client_config(path);
+    REQUIRE(with_events);
+    CHECK(with_events->event_port == 8470);
 
     // Without the key: the default interval.
     REQUIRE(atomic_write(path,
@@ -151,6 +160,25 @@ TEST_CASE("a bad remote-primary client config reports every problem with its lin
     auto local = load_client_config(path);
     REQUIRE_FALSE(local);
     CHECK(all_messages(local.error()).find("client.yaml:3: key 'poll_interval_seconds'") !=
+          std::string::npos);
+
+    // So does an event port, which is a port.
+    REQUIRE(atomic_write(path,
+                         "schema: 1\nhost: web1\nevent_port: 8470\n"
+                         "server: {kind: versitygw, port: 8101}\n"
+                         "repository: /backups/systems/web1/data/web1\n",
+                         0644));
+    auto local_events = load_client_config(path);
+    REQUIRE_FALSE(local_events);
+    CHECK(all_messages(local_events.error()).find("client.yaml:3: key 'event_port'") !=
+          std::string::npos);
+    REQUIRE(atomic_write(path,
+                         "schema: 1\nhost: web1\nremote_repository: store:backups/web1\n"
+                         "event_port: 70000\nowner: {user: restic, group: restic}\n",
+                         0644));
+    auto bad_port = load_client_config(path);
+    REQUIRE_FALSE(bad_port);
+    CHECK(all_messages(bad_port.error()).find("client.yaml:4: key 'event_port'") !=
           std::string::npos);
 }
 
