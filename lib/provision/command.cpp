@@ -153,6 +153,7 @@ void print_remote_next_steps(const ProvisionResult& result) {
         "Provisioned {host}: a remote primary on {remote}, listed every {poll} s by "
         "backup-syncd\n"
         "  (no storage server here; the server reads the store with the key in {conf}).\n"
+        "{events}"
         "To fill in:\n{notes}"
         "Next steps:\n"
         "  1. Enable it (runit starts backup-syncd within seconds):\n"
@@ -164,6 +165,12 @@ void print_remote_next_steps(const ProvisionResult& result) {
         "       restic-wrapper init\n{replicas}",
         fmt::arg("host", c.host), fmt::arg("remote", c.remote_repository),
         fmt::arg("poll", c.poll_interval_seconds),
+        fmt::arg("events", c.event_port
+                               ? fmt::format("backup-syncd takes the store's bucket events at "
+                                             "http://127.0.0.1:{}/ (point the store's webhook "
+                                             "there; start the store after backup-syncd).\n",
+                                             *c.event_port)
+                               : std::string()),
         fmt::arg("conf", (result.paths.secrets / "rclone.conf").string()),
         fmt::arg("notes", result.remote_notes), fmt::arg("service", result.paths.service.string()),
         fmt::arg("link", result.enable_link.string()),

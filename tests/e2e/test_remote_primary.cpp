@@ -199,6 +199,7 @@ TEST_CASE("new-restic-server --remote-repository: backup-syncd only, the rclone 
                                    "--remote-config", config.string(), "--event-port", port});
         INFO(r.out << r.err);
         REQUIRE(r.success());
+        CHECK(r.out.find("bucket events at http://127.0.0.1:" + port + "/") != std::string::npos);
         auto run =
             *util::read_file((server.client_dir("web1") / "conf/runsvs/backup-syncd/run").string());
         CHECK(run.find("--poll-interval 60 --event-listen 127.0.0.1:" + port + " --script") !=
