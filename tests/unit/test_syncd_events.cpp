@@ -126,7 +126,7 @@ TEST_CASE("an event concerns snapshots unless every record names another object"
     CHECK_FALSE(event_may_concern_snapshots(event({"web1/data/" + std::string(100, '[')})));
 }
 
-TEST_CASE("--event-listen takes loopback addresses only") {
+TEST_CASE("an event listener address is a loopback address, else refused") {
     auto ok = [](const std::string& text) {
         auto a = parse_event_address(text);
         REQUIRE(a);
