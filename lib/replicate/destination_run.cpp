@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -222,9 +223,14 @@ bool DestinationRun::check_config() {
 }
 
 bool DestinationRun::mark_interrupted() {
-    // From here on the destination may be written to.
+    // From here on the destination may be written to. The marker is empty, so creating it is
+    // atomic; it must be durable before any temporary file at the destination is (one fsync of
+    // its directory, instead of atomic_write's two).
     if (m_marker_path) {
-        if (auto marked = util::atomic_write(*m_marker_path, "", 0600); !marked) {
+        auto created = util::open_fd(*m_marker_path, O_WRONLY | O_CREAT | O_NOFOLLOW, 0600);
+        auto marked = created ? util::fsync_directory(std::string(path_parent(*m_marker_path)))
+                              : std::unexpected(created.error());
+        if (!marked) {
             fail(marked.error());
             return false;
         }

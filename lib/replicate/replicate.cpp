@@ -206,9 +206,52 @@ Expected<SourceRepository> list_remote_source(const ReplicateJob& job,
     return source;
 }
 
+// A local source, listed with the last run's memory of its pack directories when there is a
+// state directory (state/source_listing.hpp); --reconcile reads every one. The memory is only a
+// shortcut: one that cannot be read or written costs this run or the next a whole listing.
+Expected<SourceRepository> list_local_source(const ReplicateJob& job,
+                                             const ReplicateOptions& options) {
+    if (!job.state_dir) {
+        return list_source_repository(job.source);
+    }
+    auto log = [&](LogLevel level, std::string_view line) {
+        if (options.log) {
+            options.log(level, line);
+        }
+    };
+    std::string path = source_listing_path(job.state_dir->string());
+    ListingMemory memory;
+    if (!job.reconcile) {
+        auto previous = read_source_listing(path);
+        if (!previous) {
+            log(LogLevel::warning,
+                fmt::format("{}; every pack directory is read", previous.error().message()));
+        } else {
+            memory.previous = std::move(*previous);
+        }
+    }
+    SourceRepository source = TRY(list_source_repository(job.source, &memory));
+    log(LogLevel::info, fmt::format("{}: read {} pack directories, {} unchanged since the last "
+                                    "listing",
+                                    job.source, memory.read, memory.reused));
+    if (memory.changed) {
+        // The ids are the listing's: lent to the writer, not copied.
+        auto& ids = source.ids[phase_index(ReplicatePhase::data)];
+        memory.next.ids = std::move(ids);
+        auto written = write_source_listing(path, memory.next);
+        ids = std::move(memory.next.ids);
+        if (!written) {
+            log(LogLevel::warning,
+                fmt::format("{}; the next run reads the pack directories this one read",
+                            written.error().message()));
+        }
+    }
+    return source;
+}
+
 Expected<SourceRepository> open_source(const ReplicateJob& job, const ReplicateOptions& options) {
     SourceRepository source = TRY(job.source_is_remote ? list_remote_source(job, options)
-                                                       : list_source_repository(job.source));
+                                                       : list_local_source(job, options));
     if (!source.config) {
         return util::fail(ExitCode::permanent,
                           "replicate {}: not a restic repository (it has no config)", job.source);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "model/repository.hpp"
+#include "state/source_listing.hpp"
 #include "util/error.hpp"
 
 #include <array>
@@ -56,14 +57,32 @@ struct SourceRepository {
     std::optional<std::uint64_t> size_of(const std::string& relative) const;
 };
 
+// What the listing of a local source may take from the last run's, and what it leaves for the
+// next (state/source_listing.hpp).
+struct ListingMemory {
+    // The last run's listing, or nullopt: every directory of data/ is read. Not used when it
+    // is of another source or data/ is on another device, or its last full listing is older
+    // than k_full_listing_interval (or in the future); its ids are moved out as they are used.
+    std::optional<SourceListing> previous;
+    // This listing's, without ids (they are SourceRepository::ids' data): set by
+    // list_source_repository.
+    SourceListing next;
+    bool changed = false;   // next differs from previous: worth writing
+    std::size_t reused = 0; // directories of data/ taken from previous
+    std::size_t read = 0;   // directories of data/ read
+};
+
 // Lists the repository at root: config, keys/, data/<xx>/, index/, snapshots/ (locks/ and
-// anything else is never copied, so never listed). The directories are read in reverse phase
-// order (snapshots first), so that a snapshot in the listing has its index and packs in it too
-// even while a backup writes new files. Entries that vanish while listing (prune, restic's temp
-// files) are left out; a missing directory is empty. A directory below root that cannot be listed
-// goes into unlisted and the rest is listed (one data/XX at mode 000 must not stop every copy).
-// Errors: root is not a directory (100), root or config cannot be read (111).
-util::Expected<SourceRepository> list_source_repository(const std::string& root);
+// anything else is never copied, so never listed). With memory, a directory of data/ whose stamp
+// the previous listing trusts (stamp_trusted) is not read: its files are the previous listing's.
+// The directories are read in reverse phase order (snapshots first), so that a snapshot in the
+// listing has its index and packs in it too even while a backup writes new files. Entries that
+// vanish while listing (prune, restic's temp files) are left out; a missing directory is empty. A
+// directory below root that cannot be listed goes into unlisted and the rest is listed (one data/XX
+// at mode 000 must not stop every copy). Errors: root is not a directory (100), root or config
+// cannot be read (111).
+util::Expected<SourceRepository> list_source_repository(const std::string& root,
+                                                        ListingMemory* memory = nullptr);
 
 // The ids still at the source for seeing deletions (retention), per phase, sorted: data from the
 // run's listing (read last, after snapshots and index), then index/ and snapshots/ read again,

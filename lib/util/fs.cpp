@@ -78,8 +78,12 @@ Expected<void> fsync_tree(const std::string& root) {
     return {};
 }
 
-Expected<void> atomic_write(const std::string& path, std::string_view data, unsigned mode) {
-    bool deferred = sync_deferred(path);
+namespace {
+
+// atomic_write, with its two fsyncs (sync) or without.
+Expected<void> write_and_rename(const std::string& path, std::string_view data, unsigned mode,
+                                bool sync) {
+    bool deferred = !sync;
     fs::path target(path);
     fs::path dir = target.parent_path();
     if (dir.empty()) {
@@ -108,6 +112,17 @@ Expected<void> atomic_write(const std::string& path, std::string_view data, unsi
     }
     remove_temp.dismiss();
     return deferred ? Expected<void>{} : fsync_directory(dir.string());
+}
+
+} // namespace
+
+Expected<void> atomic_write(const std::string& path, std::string_view data, unsigned mode) {
+    return write_and_rename(path, data, mode, !sync_deferred(path));
+}
+
+Expected<void> atomic_write_unsynced(const std::string& path, std::string_view data,
+                                     unsigned mode) {
+    return write_and_rename(path, data, mode, false);
 }
 
 Expected<void> make_directories(const std::string& dir, unsigned mode) {

@@ -12,7 +12,8 @@ int main(int argc, char** argv) {
     app.add_option("--root", c.root, "the server root (default /backups)")->option_text("DIR");
     app.add_option("--state-dir", c.state_dir, "one-off runs: ledgers, lock and status in DIR")
         ->option_text("DIR");
-    app.add_flag("--reconcile", c.reconcile, "list every destination and repair its ledger");
+    app.add_flag("--reconcile", c.reconcile,
+                 "list every destination and the whole source, repair the ledgers");
     app.add_option("--keep-deleted", c.keep_deleted, "one-off runs: forever, or a duration (4d)")
         ->option_text("D");
     app.add_option("--confirm-deletions", c.confirm_deletions, "run DEST's held deletions")
