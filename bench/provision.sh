@@ -2,7 +2,9 @@
 # new-restic-server at scale: the wall time of provisioning COUNTS dedicated clients one after
 # another into one root (the server config of bench/status.sh), as an administrator's loop would,
 # against the goal (200 in 5 s, 1,000 in 25 s), and the time of the last provisioning, which shows
-# whether one costs more the more clients there are.
+# whether one costs more the more clients there are. The load average before and after each run
+# is printed too: on a shared machine the figures follow it (one fsync per file and process
+# starts are what a busy disk and CPU slow down).
 #   BUILD_DIR=build COUNTS="200 1000" bench/provision.sh
 set -euo pipefail
 
@@ -34,6 +36,7 @@ binaries: {backup-syncd: $bin/backup-syncd, restic-replicate: /bin/true,
 destinations:
   - {name: disk2, path: '$root/replica/{host}'}
 YAML
+    load_before=$(cut -d' ' -f1 /proc/loadavg)
     start=$(date +%s.%N)
     for i in $(seq 1 "$n"); do
         [ "$i" -eq "$n" ] && last=$(date +%s.%N)
@@ -44,8 +47,8 @@ YAML
     distinct=$(cat "$root"/root/systems/host*/conf/client.yaml | sed -n 's/^  port: *//p' | sort -u | wc -l)
     total=$(echo "$end - $start" | bc -l)
     goal=$(goal_for "$n")
-    printf '%5d clients: %.1f s (the last one %.3f s); goal <= %.0f s: %.2f x the goal (a ratio <= 1 meets it); %d ports, %d distinct\n' \
+    printf '%5d clients: %.1f s (the last one %.3f s); goal <= %.0f s: %.2f x the goal (a ratio <= 1 meets it); %d ports, %d distinct; load %s before, %s after\n' \
         "$n" "$total" "$(echo "$end - $last" | bc -l)" "$goal" "$(echo "$total / $goal" | bc -l)" \
-        "$ports" "$distinct"
+        "$ports" "$distinct" "$load_before" "$(cut -d' ' -f1 /proc/loadavg)"
     rm -rf "$root"
 done

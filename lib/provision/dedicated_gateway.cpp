@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "provision/versitygw_files.hpp"
 #include "util/fd.hpp"
 #include "util/fs.hpp"
 #include "util/process.hpp"
@@ -104,14 +105,12 @@ Expected<void> with_offline_gateway(const std::string& binary, const GatewayFile
     return done;
 }
 
-Expected<void> create_gateway_account(const std::string& binary, const GatewayFiles& files,
-                                      const Owner& owner, const std::string& bucket,
-                                      const Credentials& credentials) {
-    return with_offline_gateway(
-        binary, files, owner, [&](const VersitygwAdmin& admin) -> Expected<void> {
-            TRY(admin.create_user(credentials.access_key, credentials.secret));
-            return admin.create_bucket(bucket, credentials.access_key);
-        });
+Expected<void> create_gateway_account(const GatewayFiles& files, const Owner& owner,
+                                      const std::string& bucket, const Credentials& credentials) {
+    // Written as the pinned versitygw's admin API would write them, without starting it for that
+    // (half of each provisioning); tests/e2e/test_versitygw_files.cpp holds the two together.
+    TRY(write_versitygw_account(files.iam, credentials.access_key, credentials.secret, owner));
+    return make_versitygw_bucket(files.data, bucket, credentials.access_key, owner);
 }
 
 } // namespace backup::core

@@ -41,9 +41,11 @@ util::Expected<void> with_offline_gateway(const std::string& binary, const Gatew
                                           const Owner& owner, const AdminCall& fn);
 
 // The client's account (access key and secret of credentials, role user) and bucket, owned by
-// the account, made on its gateway while it is not running (at provisioning).
-util::Expected<void> create_gateway_account(const std::string& binary, const GatewayFiles& files,
-                                            const Owner& owner, const std::string& bucket,
+// the account, on a new gateway that has neither accounts nor buckets yet (at provisioning): its
+// files written as the gateway writes them (versitygw_files.hpp), without starting it. Not
+// flushed: they are in the staged client tree, flushed before its rename.
+util::Expected<void> create_gateway_account(const GatewayFiles& files, const Owner& owner,
+                                            const std::string& bucket,
                                             const Credentials& credentials);
 
 } // namespace backup::core

@@ -209,8 +209,7 @@ Expected<void> build_gateway(const ClientPlan& plan, const ClientPaths& p, const
     TRY(write_root_keys(p.secrets, plan.gateway_root, nullptr));
     TRY(make_dir(files.iam, 0700, &owner));
     TRY(write_account(p.secrets, plan.credentials, owner));
-    return create_gateway_account(plan.storage_program, files, owner, plan.config.bucket,
-                                  plan.credentials);
+    return create_gateway_account(files, owner, plan.config.bucket, plan.credentials);
 }
 
 // Everything of the client below p (a staging directory that becomes plan.paths).
