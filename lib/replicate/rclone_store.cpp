@@ -45,8 +45,6 @@ namespace {
 
 using util::Json;
 
-// A restic config is a few hundred bytes; anything far larger is not one, and is not kept.
-constexpr std::size_t k_max_config_size = 1 << 20;
 constexpr std::size_t k_copy_workers = 8;
 
 // Per file: no modification times or MIME types (which cost nothing on S3, but a request on
@@ -167,7 +165,7 @@ Expected<std::optional<std::string>> RcloneReplicaStore::read_config(std::string
         m_fs, "config",
         [&](std::string_view chunk) {
             content.append(chunk);
-            return content.size() <= k_max_config_size;
+            return content.size() <= k_max_restic_config_size;
         },
         std::chrono::milliseconds{0}));
     if (status != 200) {

@@ -12,9 +12,6 @@ using util::Json;
 
 namespace {
 
-// A restic config is a few hundred bytes; anything far larger is not one.
-constexpr std::size_t k_max_config_size = 1 << 20;
-
 // rclone's ModTime ("2026-12-02T13:37:27.123456789Z") as unix seconds; 0 when it has another
 // form.
 std::int64_t listed_time(const Json& item) {
@@ -100,7 +97,7 @@ Expected<void> RemoteSource::read_config(SourceRepository& repo) {
     std::string content;
     auto got = TRY(read("config", [&](std::string_view chunk) {
         content.append(chunk);
-        return content.size() <= k_max_config_size;
+        return content.size() <= k_max_restic_config_size;
     }));
     if (got == Read::done) {
         repo.config = std::move(content);

@@ -25,6 +25,10 @@ namespace backup::core {
 
 namespace fs = std::filesystem;
 
+// A restic config is a few hundred bytes; anything far larger read from a store is not one, and
+// is not kept.
+inline constexpr std::size_t k_max_restic_config_size = 1 << 20;
+
 // Temporary names of a local destination: "<name>.restic-replicate-tmp-XXXXXX" in the file's own
 // directory. restic ignores them (they are not ids), the audit counts them as temporary
 // ("*-tmp-*"), and the next run removes those a killed run left behind.

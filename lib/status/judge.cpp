@@ -92,7 +92,7 @@ bool ServerStatus::healthy() const {
 
 namespace {
 
-std::string ago(std::int64_t now, std::int64_t then) {
+std::string elapsed(std::int64_t now, std::int64_t then) {
     return util::format_duration(std::chrono::seconds(now - then));
 }
 
@@ -134,7 +134,7 @@ void judge_freshness(std::int64_t now, ClientInfo& c) {
             c.problems.push_back(
                 {ProblemKind::stale, "snapshots",
                  fmt::format("stale: newest snapshot {} old (expected every {}h)",
-                             ago(now, *c.newest_snapshot), c.expected_interval_hours)});
+                             elapsed(now, *c.newest_snapshot), c.expected_interval_hours)});
         }
         return;
     }
@@ -146,10 +146,10 @@ void judge_freshness(std::int64_t now, ClientInfo& c) {
         {ProblemKind::stale, "snapshots",
          c.initialised
              ? fmt::format("no snapshot in the {} since it was provisioned (expected every {}h)",
-                           ago(now, *c.created), c.expected_interval_hours)
+                           elapsed(now, *c.created), c.expected_interval_hours)
              : fmt::format("no repository {} after it was provisioned: run 'restic-wrapper init' "
                            "and '--daily' on {}",
-                           ago(now, *c.created), c.host)});
+                           elapsed(now, *c.created), c.host)});
 }
 
 // A remote primary's listing record must be there, good and recent: backup-syncd lists every
@@ -174,7 +174,7 @@ void judge_listing(std::int64_t now, ClientInfo& c) {
     if (now - *c.listed > limit) {
         problem(fmt::format("backup-syncd's last listing of {} is {} old (it lists every {} s): "
                             "is it running?",
-                            c.remote_repository, ago(now, *c.listed), c.poll_interval_seconds));
+                            c.remote_repository, elapsed(now, *c.listed), c.poll_interval_seconds));
     }
 }
 
@@ -222,8 +222,8 @@ void judge_replication(std::int64_t now, ClientInfo& c) {
             {ProblemKind::sync_failing, "backup-syncd",
              fmt::format("backup-syncd has not recorded the snapshot that arrived {} ago ({}); is "
                          "it running, and may it write its state directory?",
-                         ago(now, *c.newest_snapshot),
-                         c.sync_updated ? "its status is " + ago(now, *c.sync_updated) + " old"
+                         elapsed(now, *c.newest_snapshot),
+                         c.sync_updated ? "its status is " + elapsed(now, *c.sync_updated) + " old"
                                         : "it has written no status")});
     }
     std::int64_t limit = c.expected_interval_hours * 3600;
@@ -243,7 +243,7 @@ void judge_replication(std::int64_t now, ClientInfo& c) {
             c.problems.push_back(
                 {ProblemKind::destination_lagging, d.name,
                  fmt::format("destination {} lacks {} snapshot(s), the newest of them for {}",
-                             d.name, d.missing_snapshots, ago(now, *d.newest_missing))});
+                             d.name, d.missing_snapshots, elapsed(now, *d.newest_missing))});
         }
     }
 }

@@ -60,7 +60,7 @@ std::unexpected<Error> fail_errno(int err, std::string_view what) {
 namespace {
 
 // Newlines would break the one-line contract; a message never carries one on purpose.
-std::string one_line(std::string_view text) {
+std::string newlines_as_spaces(std::string_view text) {
     std::string out(text);
     for (char& c : out) {
         if (c == '\n' || c == '\r') {
@@ -87,19 +87,22 @@ std::string_view program_name() {
 
 void print_error(const Error& error) {
     std::string_view prog = program_name();
-    std::string text = fmt::format("{}: error: {}\n", prog, one_line(error.message()));
+    std::string text = fmt::format("{}: error: {}\n", prog, newlines_as_spaces(error.message()));
     for (const auto& m : error.more()) {
-        text += fmt::format("{}: error: {}\n", prog, one_line(m));
+        text += fmt::format("{}: error: {}\n", prog, newlines_as_spaces(m));
     }
     std::fputs(text.c_str(), stderr);
 }
 
 void print_warning(std::string_view message) {
-    std::fputs(fmt::format("{}: warning: {}\n", program_name(), one_line(message)).c_str(), stderr);
+    std::fputs(
+        fmt::format("{}: warning: {}\n", program_name(), newlines_as_spaces(message)).c_str(),
+        stderr);
 }
 
 void print_event(std::string_view message) {
-    std::fputs(fmt::format("{}: {}\n", program_name(), one_line(message)).c_str(), stdout);
+    std::fputs(fmt::format("{}: {}\n", program_name(), newlines_as_spaces(message)).c_str(),
+               stdout);
     std::fflush(stdout);
 }
 

@@ -74,6 +74,10 @@ private:
     std::filesystem::path m_path;
 };
 
+// True when nothing is at path (stat fails with ENOENT); false when something is, or when it
+// cannot be told (permission denied, I/O error): the caller then meets the real error.
+bool is_missing(const std::string& path);
+
 // Renames from to to unless to exists (renameat2 with RENAME_NOREPLACE; link and unlink where
 // the file system lacks it, since link never replaces either): true when renamed, false when to
 // exists and nothing changed.

@@ -57,11 +57,6 @@ std::string_view result_name(ExitCode code) {
     }
 }
 
-bool missing(const std::string& path) {
-    struct stat st {};
-    return ::stat(path.c_str(), &st) != 0 && errno == ENOENT;
-}
-
 std::string signal_name(int sig) {
     switch (sig) {
     case SIGTERM:
@@ -309,7 +304,7 @@ bool DailyJob::check_server() {
 
 bool DailyJob::write_excludes() {
     const std::string& include_file = m_config.include_file;
-    if (missing(include_file)) {
+    if (util::is_missing(include_file)) {
         error(ExitCode::permanent,
               fmt::format("unable to read the include file {}: no such file; list what to back "
                           "up there, one absolute path per line",
@@ -337,7 +332,7 @@ bool DailyJob::write_excludes() {
     }
     std::string content;
     const std::string& exclude_file = m_config.exclude_file;
-    if (!missing(exclude_file)) {
+    if (!util::is_missing(exclude_file)) {
         auto excludes = util::read_file(exclude_file);
         if (!excludes) {
             error(excludes.error());

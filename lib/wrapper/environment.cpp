@@ -13,11 +13,6 @@ namespace backup::core {
 
 namespace {
 
-bool missing(const std::string& path) {
-    struct stat st {};
-    return ::stat(path.c_str(), &st) != 0 && errno == ENOENT;
-}
-
 // error, saying which assignment it is about: "... (RESTIC_CACERT set at FILE:7)".
 std::unexpected<util::Error> noting(const util::Error& error, const std::string& where) {
     return std::unexpected(util::Error(error.code(), fmt::format("{} ({})", error.message(), where),
@@ -36,7 +31,7 @@ std::vector<uid_t> secret_owners() {
 
 util::Expected<ClientEnvironment> load_client_environment(const std::string& environ_file,
                                                           const util::Environment& base) {
-    if (missing(environ_file)) {
+    if (util::is_missing(environ_file)) {
         return util::fail(util::ExitCode::permanent,
                           "read the environ file {}: no such file; copy the environ file the "
                           "backup server printed there (mode 0600)",
@@ -62,7 +57,7 @@ util::Expected<ClientEnvironment> load_client_environment(const std::string& env
     if (auto it = client.env.find("RESTIC_PASSWORD_FILE");
         it != client.env.end() && !it->second.empty()) {
         const std::string& password_file = it->second;
-        if (missing(password_file)) {
+        if (util::is_missing(password_file)) {
             return util::fail(util::ExitCode::permanent,
                               "read the repository password file {} ({}): no such file; make it "
                               "with 'umask 077; openssl rand -base64 32 > {}' before "

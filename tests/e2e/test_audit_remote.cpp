@@ -242,14 +242,6 @@ std::uintmax_t volume_bytes(const fs::path& dir) {
     return total;
 }
 
-std::size_t count(const std::string& text, const std::string& what) {
-    std::size_t n = 0;
-    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
-        ++n;
-    }
-    return n;
-}
-
 } // namespace
 
 TEST_CASE("restic-audit over S3 with a read-only key: N runs hash each object once and find a "
@@ -293,7 +285,7 @@ TEST_CASE("restic-audit over S3 with a read-only key: N runs hash each object on
         std::string log = store.log().substr(log_before);
         for (const auto& o : objects) {
             INFO(o);
-            CHECK(count(log, fmt::format("| GET | /bkt/web1/{} |", o)) == 1);
+            CHECK(occurrences(log, fmt::format("| GET | /bkt/web1/{} |", o)) == 1);
         }
         auto coverage = h.status()["last_full_coverage"];
         CHECK(coverage.is_object());

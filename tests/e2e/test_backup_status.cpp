@@ -110,15 +110,6 @@ std::string line_of(const StatusRun& run, const std::string& host) {
     return run.table.substr(at + 1, run.table.find('\n', at + 1) - at - 1);
 }
 
-void age_snapshots(const fs::path& repository, std::int64_t seconds) {
-    for (const auto& e : fs::directory_iterator(repository / "snapshots")) {
-        timespec times[2];
-        times[0].tv_sec = times[1].tv_sec = std::time(nullptr) - seconds;
-        times[0].tv_nsec = times[1].tv_nsec = 0;
-        REQUIRE(::utimensat(AT_FDCWD, e.path().c_str(), times, 0) == 0);
-    }
-}
-
 } // namespace
 
 TEST_CASE("backup-status: every state of a dedicated client, each row kept, exit 1 only for "

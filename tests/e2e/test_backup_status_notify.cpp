@@ -60,15 +60,6 @@ std::vector<std::string> outputs(const fs::path& dir, const std::string& suffix)
     return texts;
 }
 
-void age_snapshots(const fs::path& repository, std::int64_t seconds) {
-    for (const auto& e : fs::directory_iterator(repository / "snapshots")) {
-        timespec times[2];
-        times[0].tv_sec = times[1].tv_sec = std::time(nullptr) - seconds;
-        times[0].tv_nsec = times[1].tv_nsec = 0;
-        REQUIRE(::utimensat(AT_FDCWD, e.path().c_str(), times, 0) == 0);
-    }
-}
-
 ProcessResult status(const BackupServer& server, std::vector<std::string> args = {}) {
     std::vector<std::string> argv = {(fs::path(tools_dir()) / "backup-status").string(), "-c",
                                      server.config_file().string()};

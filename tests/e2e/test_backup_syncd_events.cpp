@@ -17,14 +17,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::size_t count(const std::string& text, std::string_view what) {
-    std::size_t n = 0;
-    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
-        ++n;
-    }
-    return n;
-}
-
 // backup-syncd under runsvdir listing store:bkt/web1 every hour, with its event listener on a
 // free loopback port; then versitygw sending its events there, a bucket, and a repository in it.
 class EventSyncdHarness : public Recorder {
@@ -59,8 +51,8 @@ public:
     std::string backup() { return Recorder::backup(m_client); }
     std::string log() const { return util::read_file(log_file().string()).value_or(""); }
     // The listings of snapshots/ the store served, and those an event brought (the log's lines).
-    std::size_t listings() const { return count(m_store->log(), "prefix=web1%2Fsnapshots%2F"); }
-    std::size_t event_listings() const { return count(log(), "bucket event: listing"); }
+    std::size_t listings() const { return occurrences(m_store->log(), "prefix=web1%2Fsnapshots%2F"); }
+    std::size_t event_listings() const { return occurrences(log(), "bucket event: listing"); }
 
     void rclone(std::vector<std::string> args, std::optional<std::string> input = {}) {
         auto env = base_environment();

@@ -93,17 +93,6 @@ unsigned mode_of(const fs::path& path) {
     return st.st_mode & 07777U;
 }
 
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-    auto deadline = Clock::now() + timeout;
-    while (!condition()) {
-        if (Clock::now() > deadline) {
-            return false;
-        }
-        std::this_thread::sleep_for(100ms);
-    }
-    return true;
-}
-
 } // namespace
 
 TEST_CASE("new-restic-server --remote-repository: backup-syncd only, the rclone config 0600, "

@@ -37,7 +37,8 @@ std::string appeared_file(const fs::path& path, const fs::path& repository,
 }
 
 // The repository files under dir that a replica must hold (no locks), and everything else.
-std::pair<std::set<std::string>, std::set<std::string>> repository_files(const fs::path& dir) {
+std::pair<std::set<std::string>, std::set<std::string>>
+split_repository_files(const fs::path& dir) {
     auto listed = test::list_repository_files(dir.string());
     REQUIRE(listed);
     std::set<std::string> files;
@@ -64,12 +65,6 @@ std::size_t request_count(const fs::path& work_dir, int port) {
         ++count;
     }
     return count;
-}
-
-std::size_t snapshot_count(const ResticClient& client) {
-    auto listed = client.run({"snapshots", "--json"});
-    auto json = util::Json::parse(listed.out);
-    return json.size();
 }
 
 } // namespace
@@ -161,9 +156,9 @@ TEST_CASE("replicate: a client's backups reach a local and an S3 destination, ch
         CHECK(idle_requests <= 5);
 
         // The replicas hold exactly the source's repository files: no locks, no temp files.
-        auto [expected, source_others] = repository_files(repository);
+        auto [expected, source_others] = split_repository_files(repository);
         for (const auto& replica_dir : {disk, offsite.data_dir() / "replica" / "web1"}) {
-            auto [files, others] = repository_files(replica_dir);
+            auto [files, others] = split_repository_files(replica_dir);
             INFO(replica_dir.string() << ": " << fmt::format("{}", fmt::join(others, ", ")));
             CHECK(files == expected);
             CHECK(others.empty());

@@ -41,18 +41,6 @@ void flip_middle_byte(const fs::path& file) {
     REQUIRE(util::atomic_write(file.string(), *content, 0400));
 }
 
-std::set<std::string> repository_files(const fs::path& dir) {
-    auto listed = test::list_repository_files(dir.string());
-    REQUIRE(listed);
-    std::set<std::string> files;
-    for (const auto& f : *listed) {
-        if (f.kind != core::RepoFileKind::lock) {
-            files.insert(f.relative);
-        }
-    }
-    return files;
-}
-
 std::vector<std::string> snapshot_ids(const ResticClient& client) {
     auto json = util::Json::parse(client.run({"snapshots", "--json"}).out);
     std::vector<std::string> ids;

@@ -44,19 +44,6 @@ std::set<std::string> snapshot_files(const fs::path& repository) {
     return ids;
 }
 
-// Every repository file under dir but locks, as relative paths.
-std::set<std::string> repository_files(const fs::path& dir) {
-    auto listed = test::list_repository_files(dir.string());
-    REQUIRE(listed);
-    std::set<std::string> files;
-    for (const auto& f : *listed) {
-        if (f.kind != core::RepoFileKind::lock) {
-            files.insert(f.relative);
-        }
-    }
-    return files;
-}
-
 // A client "web1" whose primary is a local repository, with destinations in its client.yaml.
 struct RetentionClient {
     util::TempDir dir;

@@ -42,11 +42,6 @@ ClientSide client_side() {
     return side;
 }
 
-void write_file(const fs::path& path, const std::string& content, unsigned mode = 0644) {
-    fs::create_directories(path.parent_path());
-    REQUIRE(util::atomic_write(path.string(), content, mode));
-}
-
 // The serial of the certificate the server at address:port serves, verified with ca_file.
 std::string served_serial(const std::string& address, int port, const fs::path& ca_file) {
     auto probe = util::probe_tls(address, port, address, {ca_file.string()}, 10s);
@@ -171,10 +166,6 @@ util::Json client_status(const util::Json& status, const std::string& host) {
     }
     FAIL("no client " << host << " in the status");
     return {};
-}
-
-std::size_t snapshot_count(const ResticClient& client) {
-    return util::Json::parse(client.run({"snapshots", "--json"}).out).size();
 }
 
 } // namespace

@@ -20,11 +20,6 @@ std::string unroll_binary() {
     return tools_dir() + "/restic-unroll";
 }
 
-void write_file(const fs::path& path, const std::string& content) {
-    fs::create_directories(path.parent_path());
-    REQUIRE(util::atomic_write(path.string(), content, 0644));
-}
-
 void make_dir(const fs::path& path) {
     fs::create_directories(path);
 }

@@ -21,15 +21,6 @@ namespace {
 
 using PathSet = std::set<std::string>;
 
-std::string wrapper_binary() {
-    return tools_dir() + "/restic-wrapper";
-}
-
-void write_file(const fs::path& path, const std::string& content, unsigned mode = 0644) {
-    fs::create_directories(path.parent_path());
-    REQUIRE(util::atomic_write(path.string(), content, mode));
-}
-
 // A client host: its /etc/restic files, the tree it backs up and its state dir, all under dir,
 // and restic itself as the oracle on the same repository.
 struct Client {

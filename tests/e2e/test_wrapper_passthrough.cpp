@@ -12,15 +12,6 @@ using namespace backup::test;
 
 namespace {
 
-std::string wrapper_binary() {
-    return tools_dir() + "/restic-wrapper";
-}
-
-void write_file(const fs::path& path, const std::string& content, unsigned mode = 0644) {
-    fs::create_directories(path.parent_path());
-    REQUIRE(util::atomic_write(path.string(), content, mode));
-}
-
 ProcessResult wrapper(const fs::path& environ_file, std::vector<std::string> args,
                       const Environment& env = base_environment()) {
     args.insert(args.begin(), {wrapper_binary(), "--wrapper-environ", environ_file.string()});

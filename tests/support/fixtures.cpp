@@ -6,9 +6,11 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <csignal>
+#include <ctime>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -21,6 +23,7 @@
 
 #include "model/repository.hpp"
 #include "util/bcrypt.hpp"
+#include "util/json.hpp"
 #include "util/random.hpp"
 #include "util/sha256.hpp"
 
@@ -31,6 +34,18 @@ using Clock = std::chrono::steady_clock;
 
 std::string tools_dir() {
     return BACKUP_TOOLS_DIR;
+}
+
+std::string wrapper_binary() {
+    return tools_dir() + "/restic-wrapper";
+}
+
+std::size_t occurrences(const std::string& text, std::string_view what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+        ++n;
+    }
+    return n;
 }
 
 std::string require_program(const std::string& name) {
@@ -169,6 +184,31 @@ bool wait_for_pid_exit(pid_t pid, std::chrono::milliseconds timeout) {
         std::this_thread::sleep_for(20ms);
     }
     return false;
+}
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (!condition()) {
+        if (Clock::now() > deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(50ms);
+    }
+    return true;
+}
+
+void write_file(const fs::path& path, const std::string& content, unsigned mode) {
+    fs::create_directories(path.parent_path());
+    REQUIRE(util::atomic_write(path.string(), content, mode));
+}
+
+void age_snapshots(const fs::path& repository, std::int64_t seconds) {
+    for (const auto& e : fs::directory_iterator(repository / "snapshots")) {
+        timespec times[2];
+        times[0].tv_sec = times[1].tv_sec = std::time(nullptr) - seconds;
+        times[0].tv_nsec = times[1].tv_nsec = 0;
+        REQUIRE(::utimensat(AT_FDCWD, e.path().c_str(), times, 0) == 0);
+    }
 }
 
 // --- ServerProcess ---------------------------------------------------------------------------
@@ -429,6 +469,10 @@ ProcessResult ResticClient::run(std::vector<std::string> args) const {
                          r.describe(), r.out, r.err));
     }
     return r;
+}
+
+std::size_t snapshot_count(const ResticClient& client) {
+    return util::Json::parse(client.run({"snapshots", "--json"}).out).size();
 }
 
 ResticClient make_restic_client(const fs::path& dir, const std::string& repository) {

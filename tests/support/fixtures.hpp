@@ -3,9 +3,12 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <sys/types.h>
 #include <vector>
 
@@ -20,6 +23,10 @@ using util::ProcessResult;
 
 // The directory holding the toolkit's built executables.
 std::string tools_dir();
+// The built restic-wrapper.
+std::string wrapper_binary();
+// How often what occurs in text (overlapping occurrences counted).
+std::size_t occurrences(const std::string& text, std::string_view what);
 // The path of a program on PATH; fails the test (pointing at 'make deps') when it is missing.
 std::string require_program(const std::string& name);
 
@@ -45,6 +52,14 @@ void require_no_processes(const fs::path& dir,
                           std::chrono::milliseconds timeout = std::chrono::seconds(10));
 // Waits until pid is gone (or a zombie); false on timeout.
 bool wait_for_pid_exit(pid_t pid, std::chrono::milliseconds timeout);
+// Polls condition every 50 ms until it holds (true) or timeout has passed (false).
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+// Writes content to path with mode (atomically, creating the parents); fails the test on error.
+void write_file(const fs::path& path, const std::string& content, unsigned mode = 0644);
+// Sets the modification time of every file in repository/snapshots to `seconds` ago, as if the
+// snapshots were that old.
+void age_snapshots(const fs::path& repository, std::int64_t seconds);
 
 // A long-running server process whose output goes to a log file, stopped with TERM then KILL.
 class ServerProcess {
@@ -153,6 +168,8 @@ struct ResticClient {
 // A restic client with a password file and cache under dir (the password file is made once
 // and kept, so two clients made for the same dir share the repository password).
 ResticClient make_restic_client(const fs::path& dir, const std::string& repository);
+// How many snapshots `restic snapshots --json` lists.
+std::size_t snapshot_count(const ResticClient& client);
 
 // A small tree with the shapes backups meet: nested dirs, an empty dir, spaces, a symlink,
 // a multi-megabyte random file.

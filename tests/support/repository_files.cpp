@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <memory>
 
+#include <catch2/catch.hpp>
+
 namespace backup::test {
 
 namespace fs = std::filesystem;
@@ -39,6 +41,18 @@ util::Expected<std::vector<RepoFile>> list_repository_files(const std::string& r
     }
     std::sort(files.begin(), files.end(),
               [](const RepoFile& a, const RepoFile& b) { return a.relative < b.relative; });
+    return files;
+}
+
+std::set<std::string> repository_files(const std::string& root) {
+    auto listed = list_repository_files(root);
+    REQUIRE(listed);
+    std::set<std::string> files;
+    for (const auto& f : *listed) {
+        if (f.kind != core::RepoFileKind::lock) {
+            files.insert(f.relative);
+        }
+    }
     return files;
 }
 

@@ -2,6 +2,7 @@
 // password matches a crypt(3) hash.
 #pragma once
 
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +21,10 @@ struct RepoFile {
 // are walked but not returned; symlinks are reported as kind other, never followed. A file
 // that vanishes while it is listed (a lock) is left out, not an error.
 util::Expected<std::vector<RepoFile>> list_repository_files(const std::string& root);
+
+// The relative paths of every file under root but locks; fails the test when root cannot be
+// listed.
+std::set<std::string> repository_files(const std::string& root);
 
 // Whether password matches a crypt(3) hash (any method libcrypt knows).
 bool crypt_matches(std::string_view password, const std::string& hash);

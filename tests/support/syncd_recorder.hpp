@@ -43,9 +43,6 @@ protected:
     fs::path m_work;
 };
 
-// Polls condition every 50 ms until it holds (true) or timeout passes (false).
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
-
 // Seconds since the epoch, as the recorder's `date +%s.%N`.
 double now_seconds();
 

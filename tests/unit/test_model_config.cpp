@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "support/unit_helpers.hpp"
+
 #include "model/config.hpp"
 #include "util/fs.hpp"
 
@@ -24,13 +26,7 @@ ClientConfig sample() {
     return c;
 }
 
-std::string all_messages(const Error& e) {
-    std::string out = e.message();
-    for (const auto& m : e.more()) {
-        out += "\n" + m;
-    }
-    return out;
-}
+using backup::test::all_messages;
 
 } // namespace
 

@@ -1,18 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include "support/unit_helpers.hpp"
+
 #include "model/environ.hpp"
 
 using namespace backup::core;
 
 namespace {
 
-std::string all_messages(const backup::util::Error& e) {
-    std::string out = e.message();
-    for (const auto& m : e.more()) {
-        out += "\n" + m;
-    }
-    return out;
-}
+using backup::test::all_messages;
 
 } // namespace
 

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include "support/unit_helpers.hpp"
+
 #include "support/repository_files.hpp"
 
 #include <filesystem>
@@ -11,7 +13,7 @@ using namespace backup::core;
 using namespace backup::util;
 
 namespace {
-const std::string k_id = "ab" + std::string(62, '0');
+using backup::test::k_id;
 }
 
 TEST_CASE("repository ids are exactly 64 lowercase hex characters") {

@@ -8,6 +8,8 @@
 #include "util/sha256.hpp"
 
 #include <catch2/catch.hpp>
+
+#include "support/unit_helpers.hpp"
 #include <filesystem>
 #include <regex>
 #include <string>
@@ -18,13 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string k_id = "ab" + std::string(62, '0');
-
-util::TempDir temp_dir() {
-    auto dir = util::TempDir::create_in_tmp("unit-replicate-formats");
-    REQUIRE(dir);
-    return std::move(*dir);
-}
+using backup::test::k_id;
 
 void write(const fs::path& path, const std::string& content) {
     fs::create_directories(path.parent_path());
@@ -54,7 +50,7 @@ TEST_CASE("replicate: phases, their files and their paths") {
 }
 
 TEST_CASE("replicate: the source listing takes repository files only, sorted per phase") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate-formats");
     fs::path root = dir.path() / "repo";
     std::string pack = "a pack";
     std::string snapshot = "a snapshot";
@@ -96,7 +92,7 @@ TEST_CASE("replicate: the source listing takes repository files only, sorted per
 }
 
 TEST_CASE("replicate: the verifier hashes each file once and tells corrupt from vanished") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate-formats");
     std::string good = "good pack";
     std::string good_path = replica_path(ReplicatePhase::data, util::sha256_hex(good));
     std::string bad_path = replica_path(ReplicatePhase::data, util::sha256_hex("original"));
@@ -125,7 +121,7 @@ TEST_CASE("replicate: a ledger survives a round trip and is read strictly") {
     ledger.config_sha256 = util::sha256_hex("config");
     ledger.ids[phase_index(ReplicatePhase::data)] = {k_id};
     ledger.ids[phase_index(ReplicatePhase::snapshots)] = {util::sha256_hex("s")};
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate-formats");
     std::string path = (dir.path() / "usb.json").string();
     REQUIRE(write_replica_ledger(path, ledger));
     CHECK_FALSE(ledger.updated.empty());
@@ -185,7 +181,7 @@ TEST_CASE("replicate: destinations on the command line: absolute paths and named
 }
 
 TEST_CASE("replicate: backup-syncd's snapshot id files: each id followed by a NUL byte") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate-formats");
     std::string path = (dir.path() / "appeared").string();
     std::string other = util::sha256_hex("x");
     REQUIRE(util::atomic_write(path, k_id + '\0' + other + '\0', 0600));
@@ -229,7 +225,7 @@ std::string nth_id(int n) {
 } // namespace
 
 TEST_CASE("replicate: a ledger saved by appending to its journal reads back the same") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate-formats");
     std::string path = (dir.path() / "usb.ledger").string();
     std::string journal = (dir.path() / "usb.journal").string();
     ReplicaLedger ledger;

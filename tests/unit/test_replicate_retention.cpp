@@ -10,6 +10,9 @@
 #include "util/sha256.hpp"
 
 #include <catch2/catch.hpp>
+
+#include "support/unit_helpers.hpp"
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -20,14 +23,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::int64_t k_day = 86400;
+using test::k_day;
 constexpr std::int64_t k_t0 = 1'800'000'000;
-
-util::TempDir temp_dir() {
-    auto dir = util::TempDir::create_in_tmp("unit-retention");
-    REQUIRE(dir);
-    return std::move(*dir);
-}
 
 std::string id_of(const std::string& content) {
     return util::sha256_hex(content);
@@ -64,7 +61,7 @@ void prune(const Repo& repo, const Backup& b) {
 }
 
 struct Setup {
-    util::TempDir dir = temp_dir();
+    util::TempDir dir = test::temp_dir("unit-retention");
     Repo source{dir.path() / "source"};
     fs::path dest = dir.path() / "dest";
     ReplicateJob job;
@@ -103,7 +100,7 @@ struct Setup {
 } // namespace
 
 TEST_CASE("retention: keep_deleted and hold_deletions_above in client.yaml, checked by line") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-retention");
     std::string path = dir.str() + "/client.yaml";
     std::string head = "schema: 1\nhost: web1\nserver: {kind: versitygw, address: a, port: 8101, "
                        "bucket: web1}\nrepository: /r\nowner: {user: u, group: g}\n";
@@ -171,7 +168,7 @@ TEST_CASE("retention: the ledger keeps copied files and their gone_since, schema
     ledger.add_copied(ReplicatePhase::data, copied, 123);
     ledger.add_copied(ReplicatePhase::keys, id_of("key"), 9); // keys: never deletable
     ledger.copied[phase_index(ReplicatePhase::data)][copied].gone_since = k_t0;
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-retention");
     std::string path = dir.str() + "/usb.json";
     REQUIRE(write_replica_ledger(path, ledger));
     auto back = read_replica_ledger(path);
@@ -270,7 +267,7 @@ TEST_CASE("retention: deletions seen, cancelled, due, and held above the limits"
 }
 
 TEST_CASE("retention: the hold file: written, read strictly, removed") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-retention");
     fs::create_directories(dir.path() / "replicate");
     std::string path = replica_hold_path(dir.str(), "usb");
     CHECK(path == dir.str() + "/replicate/usb.hold.json");

@@ -8,6 +8,8 @@
 #include "util/sha256.hpp"
 
 #include <catch2/catch.hpp>
+
+#include "support/unit_helpers.hpp"
 #include <fcntl.h>
 #include <filesystem>
 #include <map>
@@ -147,17 +149,11 @@ struct Run {
     }
 };
 
-util::TempDir temp_dir() {
-    auto dir = util::TempDir::create_in_tmp("unit-replicate");
-    REQUIRE(dir);
-    return std::move(*dir);
-}
-
 } // namespace
 
 TEST_CASE(
     "replicate: a fresh destination gets keys, config, data, index and snapshots, in that order") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate");
     SyntheticRepo source(dir.path() / "source");
     auto sample = make_sample(source);
     fs::create_directories(dir.path() / "dest");
@@ -205,7 +201,7 @@ TEST_CASE(
 }
 
 TEST_CASE("replicate: a private source gives a private replica") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate");
     SyntheticRepo source(dir.path() / "source");
     auto sample = make_sample(source);
     fs::permissions(source.root / "config", fs::perms::owner_read | fs::perms::owner_write);
@@ -221,7 +217,7 @@ TEST_CASE("replicate: a private source gives a private replica") {
 }
 
 TEST_CASE("replicate: the ledger makes the next run copy nothing, --reconcile repairs it") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate");
     SyntheticRepo source(dir.path() / "source");
     auto sample = make_sample(source);
     fs::path dest = dir.path() / "dest";
@@ -282,7 +278,7 @@ TEST_CASE("replicate: the ledger makes the next run copy nothing, --reconcile re
 }
 
 TEST_CASE("replicate: without a state directory every run lists the destination") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate");
     SyntheticRepo source(dir.path() / "source");
     auto sample = make_sample(source);
     fs::create_directories(dir.path() / "dest");
@@ -296,7 +292,7 @@ TEST_CASE("replicate: without a state directory every run lists the destination"
 }
 
 TEST_CASE("replicate: nothing at a destination is ever overwritten") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate");
     SyntheticRepo source(dir.path() / "source");
     auto sample = make_sample(source);
     fs::path dest = dir.path() / "dest";
@@ -368,7 +364,7 @@ TEST_CASE("replicate: nothing at a destination is ever overwritten") {
 
 TEST_CASE(
     "replicate: a destination with a different config is refused and nothing is written there") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate");
     SyntheticRepo source(dir.path() / "source");
     auto sample = make_sample(source);
     fs::path other = dir.path() / "other";
@@ -404,7 +400,7 @@ TEST_CASE(
 }
 
 TEST_CASE("replicate: a config present at the destination is compared, not copied") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate");
     SyntheticRepo source(dir.path() / "source");
     auto sample = make_sample(source);
     fs::path dest = dir.path() / "dest";
@@ -419,7 +415,7 @@ TEST_CASE("replicate: a config present at the destination is compared, not copie
 }
 
 TEST_CASE("replicate: a corrupt source file is reported once and never sent, the rest is copied") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate");
     SyntheticRepo source(dir.path() / "source");
     auto sample = make_sample(source);
     // One byte flipped: the content no longer hashes to the name.
@@ -455,7 +451,7 @@ TEST_CASE("replicate: a corrupt source file is reported once and never sent, the
 }
 
 TEST_CASE("replicate: files that vanish from the source during a run are skipped, not errors") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate");
     SyntheticRepo source(dir.path() / "source");
     auto sample = make_sample(source);
     fs::create_directories(dir.path() / "dest");
@@ -484,7 +480,7 @@ TEST_CASE("replicate: files that vanish from the source during a run are skipped
 }
 
 TEST_CASE("replicate: stale temporary files of an interrupted run are removed, others left alone") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate");
     SyntheticRepo source(dir.path() / "source");
     auto sample = make_sample(source);
     fs::path dest = dir.path() / "dest";
@@ -518,7 +514,7 @@ TEST_CASE("replicate: stale temporary files of an interrupted run are removed, o
 }
 
 TEST_CASE("replicate: a failing phase stops its destination before the later phases") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate");
     SyntheticRepo source(dir.path() / "source");
     make_sample(source);
     fs::path dest = dir.path() / "dest";
@@ -541,7 +537,7 @@ TEST_CASE("replicate: a failing phase stops its destination before the later pha
 }
 
 TEST_CASE("replicate: destinations are independent, a missing directory is a temporary failure") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate");
     SyntheticRepo source(dir.path() / "source");
     auto sample = make_sample(source);
     fs::path missing = dir.path() / "not-mounted";
@@ -591,7 +587,7 @@ TEST_CASE("replicate: destinations are independent, a missing directory is a tem
 }
 
 TEST_CASE("replicate: the newest missing snapshot is the one that arrived last") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate");
     SyntheticRepo source(dir.path() / "source");
     auto sample = make_sample(source);
     auto base = fs::file_time_type::clock::now() - std::chrono::hours(10);
@@ -608,7 +604,7 @@ TEST_CASE("replicate: the newest missing snapshot is the one that arrived last")
 }
 
 TEST_CASE("replicate: one run at a time: a held lock is a temporary failure") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate");
     SyntheticRepo source(dir.path() / "source");
     make_sample(source);
     fs::path dest = dir.path() / "dest";
@@ -640,7 +636,7 @@ TEST_CASE("replicate: one run at a time: a held lock is a temporary failure") {
 }
 
 TEST_CASE("replicate: a source that is not a repository is a permanent error") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-replicate");
     SyntheticRepo source(dir.path() / "source");
     source.add(ReplicatePhase::data, "a pack without config");
     Run run(source.root, {local_destination("usb", dir.path())});

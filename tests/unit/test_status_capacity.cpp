@@ -2,10 +2,12 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/unit_helpers.hpp"
+
 using namespace backup::core;
 
 namespace {
-constexpr std::int64_t k_day = 86400;
+using backup::test::k_day;
 constexpr std::int64_t k_today = 20'000; // days since the epoch
 constexpr std::uint64_t k_gib = 1ULL << 30;
 } // namespace

@@ -2,6 +2,10 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/status_samples.hpp"
+
+#include "support/unit_helpers.hpp"
+
 #include <algorithm>
 #include <numeric>
 #include <regex>
@@ -15,18 +19,10 @@ using namespace backup::core;
 
 namespace {
 
-constexpr std::int64_t k_now = 1'800'000'000; // 2027-01-15T08:00:00Z
-constexpr std::int64_t k_day = 86400;
+using test::k_day;
+using test::k_now;
 
-ClientInfo client(const std::string& host, ClientState state, std::vector<Problem> problems = {}) {
-    ClientInfo c;
-    c.host = host;
-    c.kind = "rest-server";
-    c.topology = "dedicated";
-    c.state = state;
-    c.problems = std::move(problems);
-    return c;
-}
+using backup::test::status_client;
 
 std::size_t count_of(const std::string& text, const std::string& what) {
     std::size_t n = 0;
@@ -61,21 +57,22 @@ ServerStatus sample_status() {
     ServerStatus s;
     s.now = k_now;
     s.root = "/backups";
-    auto ok = client("web1", ClientState::ok);
+    auto ok = status_client("web1", ClientState::ok);
     ok.snapshot_times = {k_now - 2 * k_day, k_now - 3600};
     ok.newest_snapshot = k_now - 3600;
     ok.snapshots = 2;
     ok.destinations = {{"disk2", "ok", k_now - 3000}};
-    s.clients = {ok,
-                 client("db1", ClientState::stale,
-                        {{ProblemKind::stale, "snapshots", "stale: newest snapshot 2d old"}}),
-                 client("mail", ClientState::failing,
-                        {{ProblemKind::destination_failing, "s3",
-                          "destination s3 failed: <script>alert(1)</script> & \xff more"}}),
-                 client("off", ClientState::disabled),
-                 client("nouveau", ClientState::fresh),
-                 client("broken", ClientState::error,
-                        {{ProblemKind::config, "client.yaml", "client.yaml:3: bad"}})};
+    s.clients = {
+        ok,
+        status_client("db1", ClientState::stale,
+                      {{ProblemKind::stale, "snapshots", "stale: newest snapshot 2d old"}}),
+        status_client("mail", ClientState::failing,
+                      {{ProblemKind::destination_failing, "s3",
+                        "destination s3 failed: <script>alert(1)</script> & \xff more"}}),
+        status_client("off", ClientState::disabled),
+        status_client("nouveau", ClientState::fresh),
+        status_client("broken", ClientState::error,
+                      {{ProblemKind::config, "client.yaml", "client.yaml:3: bad"}})};
     InstanceInfo i;
     i.kind = "versitygw";
     i.enabled = true;
@@ -120,7 +117,7 @@ TEST_CASE("html strip: snapshots counted per UTC day, oldest first, today last")
 TEST_CASE("html strip: one bar per day with a snapshot, its count as text and title") {
     ServerStatus s;
     s.now = k_now;
-    auto c = client("web1", ClientState::ok);
+    auto c = status_client("web1", ClientState::ok);
     for (int ago : {0, 1, 5, 5}) {
         c.snapshot_times.push_back(k_now - ago * k_day);
     }

@@ -4,11 +4,13 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/unit_helpers.hpp"
+
 using namespace backup::core;
 
 namespace {
 
-constexpr std::int64_t k_now = 1'800'000'000;
+using backup::test::k_now;
 constexpr std::int64_t k_hour = 3600;
 
 ServiceInfo service(const std::string& name, bool up) {

@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/unit_helpers.hpp"
+
 #include "util/fs.hpp"
 
 using namespace backup;
@@ -15,9 +17,10 @@ using namespace backup::core;
 
 namespace {
 
-constexpr std::int64_t k_now = 1'800'000'000;
+using test::k_now;
 
-ClientInfo client(const std::string& host, ClientState state, std::vector<Problem> problems = {}) {
+ClientInfo notified_client(const std::string& host, ClientState state,
+                           std::vector<Problem> problems = {}) {
     ClientInfo c;
     c.host = host;
     c.state = state;
@@ -113,12 +116,13 @@ NotifyEvent event(const std::string& name, const std::string& from, const std::s
 } // namespace
 
 TEST_CASE("notify: the rows and their alerting states") {
-    auto s = server({client("ok1", ClientState::ok), client("new1", ClientState::fresh),
-                     client("off1", ClientState::disabled),
-                     client("stale1", ClientState::stale, {stale_problem()}),
-                     client("bad1", ClientState::failing, {down_problem()}),
-                     client("broken1", ClientState::error,
-                            {{ProblemKind::config, "client.yaml", "unreadable"}})});
+    auto s = server({notified_client("ok1", ClientState::ok),
+                     notified_client("new1", ClientState::fresh),
+                     notified_client("off1", ClientState::disabled),
+                     notified_client("stale1", ClientState::stale, {stale_problem()}),
+                     notified_client("bad1", ClientState::failing, {down_problem()}),
+                     notified_client("broken1", ClientState::error,
+                                     {{ProblemKind::config, "client.yaml", "unreadable"}})});
     InstanceInfo shared;
     shared.kind = "versitygw";
     shared.problems = {{ProblemKind::instance_down, "versitygw", "down"}};
@@ -149,8 +153,8 @@ TEST_CASE("notify: the rows and their alerting states") {
 
 TEST_CASE("notify: each change of a row's alerting state is one event, ok rows seen first are "
           "not") {
-    auto first = notify_rows(
-        server({client("a", ClientState::ok), client("b", ClientState::stale, {stale_problem()})}));
+    auto first = notify_rows(server({notified_client("a", ClientState::ok),
+                                     notified_client("b", ClientState::stale, {stale_problem()})}));
     CHECK(changes(alerting_events(first, k_now)) ==
           std::vector<std::string>{"client b: unknown -> stale"});
 
@@ -158,11 +162,13 @@ TEST_CASE("notify: each change of a row's alerting state is one event, ok rows s
                                             {"client", "b", "stale", {"stale"}},
                                             {"client", "c", "failing", {"service-down"}},
                                             {"client", "gone", "failing", {"service-down"}}};
-    auto now = notify_rows(server(
-        {client("a", ClientState::failing, {down_problem()}), client("b", ClientState::ok),
-         client("c", ClientState::failing,
-                {down_problem(), {ProblemKind::audit_findings, "repository", "audit found 1"}}),
-         client("d", ClientState::disabled)}));
+    auto now = notify_rows(
+        server({notified_client("a", ClientState::failing, {down_problem()}),
+                notified_client("b", ClientState::ok),
+                notified_client(
+                    "c", ClientState::failing,
+                    {down_problem(), {ProblemKind::audit_findings, "repository", "audit found 1"}}),
+                notified_client("d", ClientState::disabled)}));
     auto events = row_transitions(previous, now, k_now);
     // "gone" is forgotten; "d" is new and ok; the server row is new and ok.
     CHECK(changes(events) == std::vector<std::string>{"client a: ok -> failing",
@@ -217,7 +223,7 @@ TEST_CASE("notify: stale -> ok -> stale is told twice stale and once ok, each on
         if (s == ClientState::stale) {
             problems = {stale_problem()};
         }
-        auto got = run_once(state, server({client("web1", s, problems)}, at), settings);
+        auto got = run_once(state, server({notified_client("web1", s, problems)}, at), settings);
         sent.insert(sent.end(), got.begin(), got.end());
     };
     run(ClientState::ok, k_now);
@@ -237,40 +243,40 @@ TEST_CASE("notify: the plan: the first run tells what alerts, a target added lat
     auto settings = settings_with({webhook("fast"), webhook("slow")});
     settings.notify[1].min_interval = std::chrono::seconds(600);
     std::optional<NotifyState> state;
-    auto sent = run_once(
-        state,
-        server({client("a", ClientState::failing, {down_problem()}), client("b", ClientState::ok)}),
-        settings);
+    auto sent = run_once(state,
+                         server({notified_client("a", ClientState::failing, {down_problem()}),
+                                 notified_client("b", ClientState::ok)}),
+                         settings);
     CHECK(sent == std::vector<std::string>{"fast: client a: unknown -> failing",
                                            "slow: client a: unknown -> failing"});
     // b goes stale at +60 and a recovers at +120: fast hears each at once, slow waits.
     sent = run_once(state,
-                    server({client("a", ClientState::failing, {down_problem()}),
-                            client("b", ClientState::stale, {stale_problem()})},
+                    server({notified_client("a", ClientState::failing, {down_problem()}),
+                            notified_client("b", ClientState::stale, {stale_problem()})},
                            k_now + 60),
                     settings);
     CHECK(sent == std::vector<std::string>{"fast: client b: ok -> stale"});
-    sent = run_once(
-        state,
-        server({client("a", ClientState::ok), client("b", ClientState::stale, {stale_problem()})},
-               k_now + 120),
-        settings);
+    sent = run_once(state,
+                    server({notified_client("a", ClientState::ok),
+                            notified_client("b", ClientState::stale, {stale_problem()})},
+                           k_now + 120),
+                    settings);
     CHECK(sent == std::vector<std::string>{"fast: client a: failing -> ok"});
     REQUIRE(state->targets.size() == 2);
     CHECK(state->targets[1].pending.size() == 2);
     // A third target appears in the config: it hears what alerts now, and nothing of a.
     settings.notify.push_back(webhook("added"));
-    sent = run_once(
-        state,
-        server({client("a", ClientState::ok), client("b", ClientState::stale, {stale_problem()})},
-               k_now + 600),
-        settings);
+    sent = run_once(state,
+                    server({notified_client("a", ClientState::ok),
+                            notified_client("b", ClientState::stale, {stale_problem()})},
+                           k_now + 600),
+                    settings);
     CHECK(sent == std::vector<std::string>{"slow: client b: ok -> stale",
                                            "slow: client a: failing -> ok",
                                            "added: client b: unknown -> stale"});
     // A target gone from the config is gone from the state.
     settings.notify.erase(settings.notify.begin());
-    run_once(state, server({client("a", ClientState::ok)}, k_now + 700), settings);
+    run_once(state, server({notified_client("a", ClientState::ok)}, k_now + 700), settings);
     REQUIRE(state->targets.size() == 2);
     CHECK(state->targets[0].name == "slow");
 }
@@ -279,16 +285,18 @@ TEST_CASE("notify: a failed delivery keeps its events for the next run, the othe
           "held up") {
     auto settings = settings_with({webhook("down"), webhook("up")});
     std::optional<NotifyState> state;
-    auto sent = run_once(state, server({client("a", ClientState::stale, {stale_problem()})}),
-                         settings, {"down"});
+    auto sent =
+        run_once(state, server({notified_client("a", ClientState::stale, {stale_problem()})}),
+                 settings, {"down"});
     CHECK(sent == std::vector<std::string>{"up: client a: unknown -> stale"});
     REQUIRE(state->targets[0].pending.size() == 1);
     CHECK(state->targets[0].failures == 1);
     CHECK(state->targets[0].last_error == "unable to notify: refused");
     CHECK_FALSE(state->targets[0].last_sent);
     // The next run retries it with what it missed; the other has nothing new.
-    sent = run_once(state, server({client("a", ClientState::stale, {stale_problem()})}, k_now + 60),
-                    settings);
+    sent = run_once(
+        state, server({notified_client("a", ClientState::stale, {stale_problem()})}, k_now + 60),
+        settings);
     CHECK(sent == std::vector<std::string>{"down: client a: unknown -> stale"});
     CHECK(state->targets[0].pending.empty());
     CHECK(state->targets[0].failures == 0);
@@ -296,10 +304,11 @@ TEST_CASE("notify: a failed delivery keeps its events for the next run, the othe
     CHECK(state->targets[0].last_sent == k_now + 60);
 
     // A target that missed a stale and its recovery has nothing left to be told.
-    run_once(state, server({client("b", ClientState::stale, {stale_problem()})}, k_now + 120),
+    run_once(state,
+             server({notified_client("b", ClientState::stale, {stale_problem()})}, k_now + 120),
              settings, {"down"});
     CHECK(state->targets[0].pending.size() == 1);
-    sent = run_once(state, server({client("b", ClientState::ok)}, k_now + 180), settings);
+    sent = run_once(state, server({notified_client("b", ClientState::ok)}, k_now + 180), settings);
     CHECK(sent == std::vector<std::string>{"up: client b: stale -> ok"});
     CHECK(state->targets[0].pending.empty());
 }
@@ -307,9 +316,10 @@ TEST_CASE("notify: a failed delivery keeps its events for the next run, the othe
 TEST_CASE("notify: a target whose last delivery failed is a problem until one succeeds") {
     auto settings = settings_with({webhook("down"), webhook("up")});
     std::optional<NotifyState> state;
-    run_once(state, server({client("a", ClientState::stale, {stale_problem()})}), settings,
+    run_once(state, server({notified_client("a", ClientState::stale, {stale_problem()})}), settings,
              {"down"});
-    run_once(state, server({client("a", ClientState::stale, {stale_problem()})}, k_now + 60),
+    run_once(state,
+             server({notified_client("a", ClientState::stale, {stale_problem()})}, k_now + 60),
              settings, {"down"});
     auto problems = notify_failures(*state, settings);
     REQUIRE(problems.size() == 1);
@@ -320,7 +330,8 @@ TEST_CASE("notify: a target whose last delivery failed is a problem until one su
                                  "wait");
     // A target no longer in the config is nobody's problem.
     CHECK(notify_failures(*state, settings_with({webhook("up")})).empty());
-    run_once(state, server({client("a", ClientState::stale, {stale_problem()})}, k_now + 120),
+    run_once(state,
+             server({notified_client("a", ClientState::stale, {stale_problem()})}, k_now + 120),
              settings);
     CHECK(notify_failures(*state, settings).empty());
 }
@@ -328,18 +339,19 @@ TEST_CASE("notify: a target whose last delivery failed is a problem until one su
 TEST_CASE("notify: a healthchecks target is pinged whenever it may be, with or without events") {
     auto settings = settings_with({webhook("hc", "healthchecks")}, std::chrono::seconds(600));
     std::optional<NotifyState> state;
-    auto plan = plan_notifications(state, server({client("a", ClientState::ok)}), settings, "b1");
+    auto plan =
+        plan_notifications(state, server({notified_client("a", ClientState::ok)}), settings, "b1");
     REQUIRE(plan.deliveries.size() == 1);
     CHECK(plan.deliveries[0].second.healthy);
     CHECK(webhook_request(plan.deliveries[0].second, "healthchecks", "").url_suffix.empty());
     record_delivery(plan.state, "hc", k_now, {});
     state = plan.state;
-    auto later = plan_notifications(state, server({client("a", ClientState::ok)}, k_now + 60),
-                                    settings, "b1");
+    auto later = plan_notifications(
+        state, server({notified_client("a", ClientState::ok)}, k_now + 60), settings, "b1");
     CHECK(later.deliveries.empty());
     auto failing = plan_notifications(
-        state, server({client("a", ClientState::failing, {down_problem()})}, k_now + 601), settings,
-        "b1");
+        state, server({notified_client("a", ClientState::failing, {down_problem()})}, k_now + 601),
+        settings, "b1");
     REQUIRE(failing.deliveries.size() == 1);
     auto request = webhook_request(failing.deliveries[0].second, "healthchecks", "");
     CHECK(request.url_suffix == "/fail");

@@ -1,6 +1,8 @@
 #include "status/render.hpp"
 
 #include <catch2/catch.hpp>
+
+#include "support/status_samples.hpp"
 #include <cstdio>
 
 #include "state/capacity_history.hpp"
@@ -12,25 +14,18 @@ using namespace backup::core;
 
 namespace {
 
-ClientInfo client(const std::string& host, ClientState state, std::vector<Problem> problems = {}) {
-    ClientInfo c;
-    c.host = host;
-    c.kind = "rest-server";
-    c.topology = "dedicated";
-    c.state = state;
-    c.problems = std::move(problems);
-    return c;
-}
+using backup::test::status_client;
 
 } // namespace
 
 TEST_CASE("status table: columns fit their widest cell, names of any length and in UTF-8") {
     ServerStatus s;
     s.now = 1'800'000'000;
-    s.clients = {client("a", ClientState::ok),
-                 client("a-very-long-client-name-of-the-kind-people-use", ClientState::fresh),
-                 client("zürich", ClientState::failing,
-                        {{ProblemKind::service_down, "versitygw", "service versitygw is down"}})};
+    s.clients = {
+        status_client("a", ClientState::ok),
+        status_client("a-very-long-client-name-of-the-kind-people-use", ClientState::fresh),
+        status_client("zürich", ClientState::failing,
+                      {{ProblemKind::service_down, "versitygw", "service versitygw is down"}})};
     std::string table = render_status_table(s, false);
     std::vector<std::string> lines;
     for (std::size_t at = 0; at < table.size();) {
@@ -54,8 +49,9 @@ TEST_CASE("status table: columns fit their widest cell, names of any length and 
 TEST_CASE("status JSON: schema 2, states and problems with their kinds") {
     ServerStatus s;
     s.now = 1'800'000'000;
-    s.clients = {client("web1", ClientState::stale,
-                        {{ProblemKind::stale, "snapshots", "stale: newest snapshot 2d old"}})};
+    s.clients = {
+        status_client("web1", ClientState::stale,
+                      {{ProblemKind::stale, "snapshots", "stale: newest snapshot 2d old"}})};
     InstanceInfo i;
     i.kind = "versitygw";
     i.enabled = true;
@@ -98,13 +94,14 @@ TEST_CASE("status JSON: written a client at a time, byte for byte the whole docu
         return status_to_json(st).dump(2, ' ', false, util::Json::error_handler_t::replace) + "\n";
     };
     CHECK(streamed_json(s) == whole(s)); // no clients, no instances, no filesystems
-    ClientInfo web1 = client("web1", ClientState::stale,
-                             {{ProblemKind::stale, "snapshots", "stale: newest \"snapshot\"\n2d"}});
+    ClientInfo web1 =
+        status_client("web1", ClientState::stale,
+                      {{ProblemKind::stale, "snapshots", "stale: newest \"snapshot\"\n2d"}});
     web1.services.push_back({"runsvdir", true, "", std::nullopt});
     web1.snapshot_times = {1, 2, 3};
     web1.destinations.push_back({"disk2", "ok", 5});
-    ClientInfo bad = client("b\xff-bad-utf8", ClientState::error);
-    s.clients = {web1, client("zürich", ClientState::ok), bad};
+    ClientInfo bad = status_client("b\xff-bad-utf8", ClientState::error);
+    s.clients = {web1, status_client("zürich", ClientState::ok), bad};
     InstanceInfo i;
     i.kind = "versitygw";
     s.instances = {i};

@@ -4,6 +4,8 @@
 #include "util/text.hpp"
 
 #include <catch2/catch.hpp>
+
+#include "support/unit_helpers.hpp"
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -103,13 +105,7 @@ Paths sorted(Paths paths) {
     return paths;
 }
 
-std::string all_messages(const util::Error& error) {
-    std::string text = error.message();
-    for (const auto& more : error.more()) {
-        text += "\n" + more;
-    }
-    return text;
-}
+using backup::test::all_messages;
 
 } // namespace
 

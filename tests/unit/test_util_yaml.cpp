@@ -1,18 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include "support/unit_helpers.hpp"
+
 #include "util/yaml.hpp"
 
 using namespace backup::util;
 
 namespace {
 
-std::string all_messages(const Error& e) {
-    std::string out = e.message();
-    for (const auto& m : e.more()) {
-        out += "\n" + m;
-    }
-    return out;
-}
+using backup::test::all_messages;
 
 } // namespace
 

@@ -3,6 +3,8 @@
 #include "wrapper/environment.hpp"
 
 #include <catch2/catch.hpp>
+
+#include "support/unit_helpers.hpp"
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,13 +15,7 @@ namespace {
 
 using Args = std::vector<std::string>;
 
-std::string all_messages(const util::Error& e) {
-    std::string out = e.message();
-    for (const auto& m : e.more()) {
-        out += "\n" + m;
-    }
-    return out;
-}
+using backup::test::all_messages;
 
 struct ClientFiles {
     util::TempDir dir;

@@ -3,6 +3,8 @@
 #include "wrapper/config.hpp"
 
 #include <catch2/catch.hpp>
+
+#include "support/unit_helpers.hpp"
 #include <filesystem>
 
 using namespace backup;
@@ -10,13 +12,7 @@ using namespace backup::core;
 
 namespace {
 
-std::string all_messages(const util::Error& e) {
-    std::string out = e.message();
-    for (const auto& m : e.more()) {
-        out += "\n" + m;
-    }
-    return out;
-}
+using backup::test::all_messages;
 
 } // namespace
 
