@@ -1,5 +1,7 @@
 #include "audit/command.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <charconv>
 #include <sched.h>
@@ -215,6 +217,30 @@ util::ExitCode audit_command(const AuditArguments& arguments) {
         throw util::Fatal(util::Error::several(ExitCode::permanent, std::move(problems)));
     }
     return run_audit(request);
+}
+
+void add_restic_audit_options(CLI::App& app, AuditArguments& arguments) {
+    app.add_option("PATH", arguments.paths, "repository directories to audit");
+    app.add_option("--client", arguments.client, "this client's repository and local destinations")
+        ->option_text("HOST");
+    app.add_option("--root", arguments.root, "the server root (default /backups)")
+        ->option_text("DIR");
+    app.add_option("--state-dir", arguments.state_dir, "state and status of PATHs in DIR")
+        ->option_text("DIR");
+    app.add_option("--fraction", arguments.fraction, "hash 1/N of the files per run")
+        ->option_text("1/N");
+    app.add_flag("--all", arguments.all, "hash every file (a full audit)");
+    app.add_option("-j,--jobs", arguments.jobs, "hash with N threads (default: the CPUs)")
+        ->option_text("N");
+    app.add_option("--max-bytes", arguments.max_bytes, "start no file after SIZE bytes")
+        ->option_text("SIZE");
+    app.add_option("--max-seconds", arguments.max_seconds, "start no file after this long")
+        ->option_text("DURATION");
+    app.add_option("--temp-grace", arguments.temporary_grace,
+                   "age of temporary files that is a finding")
+        ->option_text("DURATION");
+    app.add_flag("--keep-cache", arguments.keep_cache, "leave what was read in the page cache");
+    app.add_flag("-q,--quiet", arguments.quiet, "print only findings and errors");
 }
 
 } // namespace backup::core

@@ -14,6 +14,10 @@
 #include "audit/targets.hpp"
 #include "util/error.hpp"
 
+namespace CLI {
+class App;
+} // namespace CLI
+
 namespace backup::core {
 
 // "1/N" with N from 1 to k_max_audit_fraction: N. Anything else is an error (100) naming option.
@@ -44,6 +48,9 @@ struct AuditArguments {
     bool keep_cache = false;
     bool quiet = false;
 };
+
+// Declares restic-audit's options on app, each stored in arguments.
+void add_restic_audit_options(CLI::App& app, AuditArguments& arguments);
 
 // Checks every value of arguments (all bad values reported together: util::Fatal, 100), then
 // run_audit.

@@ -1,5 +1,7 @@
 #include "provision/command.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include <cstdio>
 
 #include "model/config.hpp"

@@ -4,10 +4,12 @@
 #include <optional>
 #include <string>
 
-#include <CLI/CLI.hpp>
-
 #include "model/defaults.hpp"
 #include "util/error.hpp"
+
+namespace CLI {
+class App;
+} // namespace CLI
 
 namespace backup::core {
 

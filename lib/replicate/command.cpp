@@ -1,5 +1,7 @@
 #include "replicate/command.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include "model/layout.hpp"
 #include "replicate/replicate.hpp"
 #include "state/replicate_hold.hpp"
@@ -325,6 +327,31 @@ util::ExitCode replicate_command(const ReplicateCommand& command) {
         throw util::Fatal(*report.error);
     }
     return report.exit_code();
+}
+
+void add_restic_replicate_options(CLI::App& app, ReplicateCommand& arguments) {
+    app.add_option("--client", arguments.client, "replicate this client (its client.yaml)")
+        ->option_text("HOST");
+    app.add_option("--root", arguments.root, "the server root (default /backups)")
+        ->option_text("DIR");
+    app.add_option("--state-dir", arguments.state_dir,
+                   "one-off runs: ledgers, lock and status in DIR")
+        ->option_text("DIR");
+    app.add_flag("--reconcile", arguments.reconcile,
+                 "list every destination and the whole source, repair the ledgers");
+    app.add_option("--keep-deleted", arguments.keep_deleted,
+                   "one-off runs: forever, or a duration (4d)")
+        ->option_text("D");
+    app.add_option("--confirm-deletions", arguments.confirm_deletions, "run DEST's held deletions")
+        ->allow_extra_args(false)
+        ->option_text("DEST");
+    app.add_option("--hold-deletions", arguments.hold_deletions,
+                   "freeze DEST's deletions, then exit")
+        ->option_text("DEST");
+    app.add_option("--release-deletions", arguments.release_deletions, "unfreeze DEST's deletions")
+        ->option_text("DEST");
+    app.add_option("--now", arguments.now, "use this time (unix seconds; for tests)")->group("");
+    app.add_option("ARGS", arguments.arguments, "APPEARED_FILE GONE_FILE, or SOURCE_DIR DEST...");
 }
 
 } // namespace backup::core

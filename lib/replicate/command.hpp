@@ -10,6 +10,10 @@
 #include "model/defaults.hpp"
 #include "util/error.hpp"
 
+namespace CLI {
+class App;
+} // namespace CLI
+
 namespace backup::core {
 
 // A destination given on the command line: an absolute path (local) or an rclone remote
@@ -32,6 +36,9 @@ struct ReplicateCommand {
     // Without: SOURCE_DIR DEST...
     std::vector<std::string> arguments;
 };
+
+// Declares restic-replicate's options on app, each stored in arguments.
+void add_restic_replicate_options(CLI::App& app, ReplicateCommand& arguments);
 
 // restic-replicate: with --hold-deletions or --release-deletions, freezes or unfreezes one
 // destination's deletions (state/replicate_hold.hpp) and returns 0; DEST is a name of

@@ -1,5 +1,7 @@
 #include "status/command.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -71,6 +73,23 @@ util::ExitCode backup_status_command(const StatusArguments& a) {
             util::atomic_write(a.html, render_status_html(status, &history), 0644));
     }
     return status.healthy() ? util::ExitCode::ok : util::ExitCode::findings;
+}
+
+void add_backup_status_options(CLI::App& app, StatusArguments& arguments) {
+    app.add_option("-c,--config", arguments.config_path,
+                   "the server config (default /etc/restic-backup/server.yaml)")
+        ->option_text("FILE");
+    app.add_option("--root", arguments.root,
+                   "the server root (default: the config's, else /backups)")
+        ->option_text("DIR");
+    app.add_flag("--json", arguments.json, "print JSON instead of the table");
+    app.add_option("--prometheus", arguments.prometheus, "also write a node_exporter textfile here")
+        ->option_text("FILE");
+    app.add_option("--html", arguments.html, "also write the status page here")
+        ->option_text("FILE");
+    app.add_flag("--notify", arguments.notify,
+                 "announce what changed to the server config's status.notify targets; no table");
+    app.add_option("--now", arguments.now, "evaluate as of this unix time (for tests)")->group("");
 }
 
 } // namespace backup::core

@@ -7,6 +7,10 @@
 #include "model/defaults.hpp"
 #include "util/error.hpp"
 
+namespace CLI {
+class App;
+} // namespace CLI
+
 namespace backup::core {
 
 struct StatusArguments {
@@ -19,6 +23,9 @@ struct StatusArguments {
     bool notify = false;          // announce changes to status.notify's targets; no table
     std::int64_t now = 0;         // evaluate as of this unix time (tests); 0: the clock
 };
+
+// Declares backup-status's options on app, each stored in arguments.
+void add_backup_status_options(CLI::App& app, StatusArguments& arguments);
 
 // Prints the status of the server; 1 when anything needs a person, else 0. Records today's
 // capacity sample when it may write ROOT/status. With notify, announces what changed (see

@@ -1,5 +1,7 @@
 #include "syncd/command.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include <sstream>
 #include <tuple>
 #include <vector>

@@ -1,5 +1,7 @@
 #include "unroll/command.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include <cstdio>
 #include <filesystem>
 #include <unistd.h>
@@ -59,6 +61,17 @@ util::ExitCode unroll_command(const UnrollOptions& options) {
                    stderr);
     }
     return result.problems.empty() ? ExitCode::ok : ExitCode::findings;
+}
+
+void add_restic_unroll_options(CLI::App& app, UnrollOptions& arguments) {
+    app.add_option("INCLUDE_FILE", arguments.include_file,
+                   "the include list (default: standard input)");
+    app.add_option("OUTPUT_FILE", arguments.output_file,
+                   "the exclude file (default: standard output)");
+    app.add_option("--root", arguments.root,
+                   "read the include paths below DIR, and prefix every pattern")
+        ->option_text("DIR");
+    app.add_flag("--stats", arguments.stats, "print what was read and excluded on standard error");
 }
 
 } // namespace backup::core

@@ -6,6 +6,10 @@
 #include "unroll/unroll.hpp"
 #include "util/error.hpp"
 
+namespace CLI {
+class App;
+} // namespace CLI
+
 namespace backup::core {
 
 struct UnrollOptions {
@@ -14,6 +18,9 @@ struct UnrollOptions {
     std::string root;               // empty: "/"; a relative root is made absolute
     bool stats = false;             // print UnrollStats on stderr
 };
+
+// Declares restic-unroll's options on app, each stored in arguments.
+void add_restic_unroll_options(CLI::App& app, UnrollOptions& arguments);
 
 // restic-unroll: reads the include list, unrolls it against the real file system, writes the
 // excludes and reports each problem as "prog: warning: ..." on stderr. Returns findings (1)

@@ -1,5 +1,7 @@
 #include "util/cli.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -45,22 +47,29 @@ public:
 
 } // namespace
 
-Tool::Tool(std::string_view name) : m_app(trimmed(tool_help(name).description), std::string(name)) {
+Tool::Tool(std::string_view name)
+    : m_app(std::make_unique<CLI::App>(trimmed(tool_help(name).description), std::string(name))) {
     set_program_name(name);
-    m_app.formatter(std::make_shared<HelpFormatter>());
+    m_app->formatter(std::make_shared<HelpFormatter>());
     std::string footer = trimmed(tool_help(name).footer);
-    m_app.footer(footer.empty() ? exit_code_help() : footer + "\n\n" + exit_code_help());
-    m_app.set_version_flag("--version", fmt::format("{} {}", name, k_version));
+    m_app->footer(footer.empty() ? exit_code_help() : footer + "\n\n" + exit_code_help());
+    m_app->set_version_flag("--version", fmt::format("{} {}", name, k_version));
+}
+
+Tool::~Tool() = default;
+
+std::size_t Tool::count(const std::string& option) const {
+    return m_app->count(option);
 }
 
 int Tool::run(int argc, char** argv, const std::function<ExitCode()>& body) {
-    return run_parsed([&] { m_app.parse(argc, argv); }, body);
+    return run_parsed([&] { m_app->parse(argc, argv); }, body);
 }
 
 int Tool::run(const std::vector<std::string>& args, const std::function<ExitCode()>& body) {
     // CLI11 takes a vector of arguments last one first.
     std::vector<std::string> reversed(args.rbegin(), args.rend());
-    return run_parsed([&] { m_app.parse(reversed); }, body);
+    return run_parsed([&] { m_app->parse(reversed); }, body);
 }
 
 int Tool::run_parsed(const std::function<void()>& parse, const std::function<ExitCode()>& body) {
@@ -68,11 +77,11 @@ int Tool::run_parsed(const std::function<void()>& parse, const std::function<Exi
     try {
         parse();
     } catch (const CLI::CallForHelp& e) {
-        return m_app.exit(e);
+        return m_app->exit(e);
     } catch (const CLI::CallForAllHelp& e) {
-        return m_app.exit(e);
+        return m_app->exit(e);
     } catch (const CLI::CallForVersion& e) {
-        return m_app.exit(e);
+        return m_app->exit(e);
     } catch (const CLI::ParseError& e) {
         print_error(
             Error(ExitCode::permanent, fmt::format("unable to parse arguments: {}", e.what())));

@@ -2,15 +2,21 @@
 // table, and the one catch of Fatal.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
 #include "util/error.hpp"
+
+// CLI11 is parsed only where options are declared (lib/*/command.cpp, util/cli.cpp), not by
+// every tool's main: it is one of the heaviest headers of the build.
+namespace CLI {
+class App;
+} // namespace CLI
 
 namespace backup::util {
 
@@ -30,7 +36,12 @@ ToolHelp tool_help(std::string_view name);
 class Tool {
 public:
     explicit Tool(std::string_view name);
-    CLI::App& app() { return m_app; }
+    ~Tool();
+    Tool(const Tool&) = delete;
+    Tool& operator=(const Tool&) = delete;
+    CLI::App& app() { return *m_app; }
+    // How often the option (e.g. "--config") was given; valid once run() has parsed.
+    std::size_t count(const std::string& option) const;
 
     // Parses argv, then runs body. --help and --version exit 0, parse errors 100 (with CLI11's
     // message and a hint at --help), Fatal prints "prog: error: ..." and exits with its code; any
@@ -42,7 +53,7 @@ public:
 private:
     int run_parsed(const std::function<void()>& parse, const std::function<ExitCode()>& body);
 
-    CLI::App m_app;
+    std::unique_ptr<CLI::App> m_app;
 };
 
 } // namespace backup::util

@@ -1,5 +1,7 @@
 #include "wrapper/command.hpp"
 
+#include <CLI/CLI.hpp>
+
 #include "wrapper/daily_job.hpp"
 #include "wrapper/environment.hpp"
 
@@ -54,6 +56,20 @@ util::ExitCode wrapper_command(const WrapperOptions& options) {
     std::vector<std::string> argv{client.restic};
     argv.insert(argv.end(), options.restic_args.begin(), options.restic_args.end());
     throw util::Fatal(util::exec(argv, client.env));
+}
+
+void add_restic_wrapper_options(CLI::App& app, WrapperOptions& arguments) {
+    app.add_flag("--daily", arguments.daily, "run the daily job instead of a restic command");
+    app.add_option("--wrapper-environ", arguments.environ_file,
+                   "the environ file (/etc/restic/environ)")
+        ->envname("RESTIC_WRAPPER_ENVIRON")
+        ->option_text("FILE");
+    app.add_option("--wrapper-config", arguments.config_file, "the daily job's configuration")
+        ->envname("RESTIC_WRAPPER_CONFIG")
+        ->option_text("FILE");
+    app.add_option("--wrapper-state-dir", arguments.state_dir, "the daily job's state directory")
+        ->envname("RESTIC_WRAPPER_STATE_DIR")
+        ->option_text("DIR");
 }
 
 } // namespace backup::core

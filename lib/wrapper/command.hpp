@@ -16,6 +16,10 @@
 #include <string_view>
 #include <vector>
 
+namespace CLI {
+class App;
+} // namespace CLI
+
 namespace backup::core {
 
 struct SplitArguments {
@@ -33,6 +37,9 @@ struct WrapperOptions {
     std::string state_dir; // empty: the configuration's state_dir
     std::vector<std::string> restic_args;
 };
+
+// Declares restic-wrapper's options on app, each stored in arguments.
+void add_restic_wrapper_options(CLI::App& app, WrapperOptions& arguments);
 
 // restic-wrapper. With daily, runs the daily job and returns its exit code (restic_args must be
 // empty: 100). Otherwise loads the environ file and replaces this process with restic (execve),

@@ -8,7 +8,7 @@ int main(int argc, char** argv) {
     util::Tool tool("new-restic-server");
     core::add_new_restic_server_options(tool.app(), a);
     return tool.run(argc, argv, [&] {
-        a.explicit_config = tool.app().count("--config") > 0;
+        a.explicit_config = tool.count("--config") > 0;
         return core::new_restic_server_command(a);
     });
 }

@@ -8,16 +8,6 @@ int main(int argc, char** argv) {
     core::WrapperOptions o;
     o.restic_args = split.restic;
     util::Tool tool("restic-wrapper");
-    CLI::App& app = tool.app();
-    app.add_flag("--daily", o.daily, "run the daily job instead of a restic command");
-    app.add_option("--wrapper-environ", o.environ_file, "the environ file (/etc/restic/environ)")
-        ->envname("RESTIC_WRAPPER_ENVIRON")
-        ->option_text("FILE");
-    app.add_option("--wrapper-config", o.config_file, "the daily job's configuration")
-        ->envname("RESTIC_WRAPPER_CONFIG")
-        ->option_text("FILE");
-    app.add_option("--wrapper-state-dir", o.state_dir, "the daily job's state directory")
-        ->envname("RESTIC_WRAPPER_STATE_DIR")
-        ->option_text("DIR");
+    core::add_restic_wrapper_options(tool.app(), o);
     return tool.run(split.wrapper, [&] { return core::wrapper_command(o); });
 }
