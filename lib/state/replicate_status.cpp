@@ -6,11 +6,9 @@ namespace backup::core {
 
 using util::Json;
 
-namespace {
+using util::string_or_null;
 
-Json optional(const std::optional<std::string>& value) {
-    return value ? Json(*value) : Json(nullptr);
-}
+namespace {
 
 Json counts_to_json(const std::array<PhaseCount, k_replicate_phase_count>& counts) {
     Json out = Json::object();
@@ -32,10 +30,10 @@ Json retention_to_json(const std::optional<RetentionStatus>& r) {
         {"bytes_deleted", r->bytes_deleted()},
         {"pending_files", r->pending_files},
         {"pending_bytes", r->pending_bytes},
-        {"next_due", optional(r->next_due)},
-        {"held", optional(r->held)},
+        {"next_due", string_or_null(r->next_due)},
+        {"held", string_or_null(r->held)},
         {"frozen", r->frozen},
-        {"last_deletion", optional(r->last_deletion)},
+        {"last_deletion", string_or_null(r->last_deletion)},
     };
 }
 
@@ -50,9 +48,9 @@ Json destination_to_json(const DestinationStatus& d) {
         {"kind", d.kind},
         {"target", d.target},
         {"state", d.state},
-        {"error", optional(d.error)},
+        {"error", string_or_null(d.error)},
         {"error_code", d.error_code ? Json(*d.error_code) : Json(nullptr)},
-        {"listed", optional(d.listed)},
+        {"listed", string_or_null(d.listed)},
         {"copied", std::move(copied)},
         {"files_copied", d.files_copied()},
         {"bytes_copied", d.bytes_copied()},
@@ -64,7 +62,7 @@ Json destination_to_json(const DestinationStatus& d) {
         {"missing_snapshots", d.missing_snapshots},
         {"newest_missing_snapshot", std::move(newest)},
         {"last_attempt", d.last_attempt},
-        {"last_success", optional(d.last_success)},
+        {"last_success", string_or_null(d.last_success)},
         {"retention", retention_to_json(d.retention)},
     };
 }
@@ -193,7 +191,7 @@ Json replicate_status_to_json(const ReplicateStatus& s) {
     }
     return Json{
         {"schema", k_replicate_status_schema},
-        {"client", optional(s.client)},
+        {"client", string_or_null(s.client)},
         {"source", s.source},
         {"started", s.started},
         {"finished", s.finished},

@@ -6,13 +6,7 @@ namespace backup::core {
 
 using util::Json;
 
-namespace {
-
-Json optional(const std::optional<std::string>& value) {
-    return value ? Json(*value) : Json(nullptr);
-}
-
-} // namespace
+using util::string_or_null;
 
 std::filesystem::path sync_status_path(const std::filesystem::path& state_dir) {
     return state_dir / std::string(k_syncd_status_file);
@@ -60,20 +54,20 @@ util::Expected<void> write_sync_status(const std::filesystem::path& state_dir,
         {"watchdir", s.watchdir},
         {"pid", s.pid},
         {"updated", s.updated},
-        {"last_change_seen", optional(s.last_change_seen)},
-        {"last_attempt", optional(s.last_attempt)},
-        {"last_success", optional(s.last_success)},
-        {"last_result", optional(s.last_result)},
+        {"last_change_seen", string_or_null(s.last_change_seen)},
+        {"last_attempt", string_or_null(s.last_attempt)},
+        {"last_success", string_or_null(s.last_success)},
+        {"last_result", string_or_null(s.last_result)},
         {"consecutive_failures", s.consecutive_failures},
         {"running", s.running},
         {"snapshots_synced", s.snapshots_synced},
         {"pending_appeared", s.pending_appeared},
         {"pending_gone", s.pending_gone},
-        {"watch_error", optional(s.watch_error)},
-        {"state_error", optional(s.state_error)},
-        {"next_retry", optional(s.next_retry)},
+        {"watch_error", string_or_null(s.watch_error)},
+        {"state_error", string_or_null(s.state_error)},
+        {"next_retry", string_or_null(s.next_retry)},
         {"events_received", s.events_received},
-        {"last_event", optional(s.last_event)},
+        {"last_event", string_or_null(s.last_event)},
     };
     return util::write_json_file(sync_status_path(state_dir).string(), json, 0644);
 }

@@ -4,6 +4,10 @@
 
 namespace backup::util {
 
+Json string_or_null(const std::optional<std::string>& value) {
+    return value ? Json(*value) : Json(nullptr);
+}
+
 Expected<Json> read_json_file(const std::string& path) {
     std::string text = TRY(read_file(path));
     try {

@@ -24,7 +24,7 @@ using namespace backup::test;
 namespace {
 
 constexpr std::int64_t k_second = 1'000'000'000;
-constexpr std::int64_t k_t0 = 1'800'000'000;
+constexpr std::int64_t k_first_run = 1'800'000'000;
 
 std::set<std::string> repository_files(const fs::path& dir) {
     auto listed = test::list_repository_files(dir.string());
@@ -135,7 +135,7 @@ TEST_CASE("replicate: a run reads only the pack directories that changed and mis
         }
 
         // The first run reads every directory and remembers them.
-        auto first = replicate(k_t0);
+        auto first = replicate(k_first_run);
         auto [read, reused] = directories_read(first);
         CHECK(read > 0);
         CHECK(reused == 0);
@@ -143,7 +143,7 @@ TEST_CASE("replicate: a run reads only the pack directories that changed and mis
 
         // Nothing changed: nothing is read.
         age_memory(state);
-        auto [read2, reused2] = directories_read(replicate(k_t0 + 1));
+        auto [read2, reused2] = directories_read(replicate(k_first_run + 1));
         CHECK(read2 == 0);
         CHECK(reused2 == directories);
 
@@ -152,7 +152,7 @@ TEST_CASE("replicate: a run reads only the pack directories that changed and mis
         backup("e");
         auto added = new_pack_directories(before, repository_files(repository));
         REQUIRE_FALSE(added.empty());
-        auto [read3, reused3] = directories_read(replicate(k_t0 + 2));
+        auto [read3, reused3] = directories_read(replicate(k_first_run + 2));
         CHECK(read3 == static_cast<int>(added.size()));
         directories = read3 + reused3;
 
@@ -195,7 +195,7 @@ TEST_CASE("replicate: a run reads only the pack directories that changed and mis
         memory.ids = ids;
         memory.listed_ns = newest + k_second / 2;
         write_memory(state, memory);
-        auto [read4, reused4] = directories_read(replicate(k_t0 + 3)); // checks every file
+        auto [read4, reused4] = directories_read(replicate(k_first_run + 3)); // checks every file
         CHECK(read4 >= static_cast<int>(added.size()));
         CHECK(read4 + reused4 == static_cast<int>(listed.size()));
 
@@ -209,10 +209,10 @@ TEST_CASE("replicate: a run reads only the pack directories that changed and mis
         client.run({"forget", "--prune", "--keep-last", "1"});
         auto pruned = new_pack_directories(repository_files(repository), before);
         REQUIRE_FALSE(pruned.empty());
-        auto seen = replicate(k_t0 + 4, false);
+        auto seen = replicate(k_first_run + 4, false);
         CHECK(directories_read(seen).first >= static_cast<int>(pruned.size()));
         CHECK(repository_files(dest) != repository_files(repository)); // kept for a day
-        replicate(k_t0 + 4 + 2 * 86400); // deleted: the replica holds the source's files only
+        replicate(k_first_run + 4 + 2 * 86400); // deleted: the replica holds the source's files only
     }
     require_no_processes(dir->path());
 }

@@ -7,6 +7,8 @@
 #include "util/sha256.hpp"
 
 #include <catch2/catch.hpp>
+
+#include "support/unit_helpers.hpp"
 #include <chrono>
 #include <fcntl.h>
 #include <filesystem>
@@ -21,12 +23,6 @@ namespace {
 
 constexpr std::int64_t k_second = 1'000'000'000;
 
-util::TempDir temp_dir() {
-    auto dir = util::TempDir::create_in_tmp("unit-listing-memory");
-    REQUIRE(dir);
-    return std::move(*dir);
-}
-
 // A pack file of the repository at root, named by its content; its id.
 std::string add_pack(const fs::path& root, const std::string& content) {
     std::string id = util::sha256_hex(content);
@@ -36,7 +32,7 @@ std::string add_pack(const fs::path& root, const std::string& content) {
     return id;
 }
 
-DirectoryStamp stamp_of(const fs::path& dir) {
+DirectoryStamp directory_stamp(const fs::path& dir) {
     struct stat st {};
     REQUIRE(::stat(dir.c_str(), &st) == 0);
     return DirectoryStamp{static_cast<std::uint64_t>(st.st_ino),
@@ -90,7 +86,7 @@ TEST_CASE("listing memory: a stamp is trusted only when equal and older than the
 }
 
 TEST_CASE("listing memory: the file survives a round trip and is read strictly") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-listing-memory");
     std::string path = (dir.path() / "source.listing").string();
     CHECK(read_source_listing(path).value() == std::nullopt); // missing: no memory, no error
     SourceListing listing;
@@ -138,7 +134,7 @@ TEST_CASE("listing memory: the file survives a round trip and is read strictly")
 }
 
 TEST_CASE("listing memory: only the pack directories that changed are read") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-listing-memory");
     fs::path root = dir.path() / "repo";
     std::string in_0a = add_pack(root, "pack 1"); // the names' first characters vary: see below
     std::string other = add_pack(root, "pack 2");
@@ -207,9 +203,9 @@ TEST_CASE("listing memory: only the pack directories that changed are read") {
         // arrived in the same timestamp granule would have left the same stamp behind.
         SourceListing previous = first.next;
         previous.listed_ns =
-            std::max(stamp_of(dir_a).mtime_ns, stamp_of(dir_a).ctime_ns) + k_second / 2;
+            std::max(directory_stamp(dir_a).mtime_ns, directory_stamp(dir_a).ctime_ns) + k_second / 2;
         for (auto& d : previous.directories) {
-            d.stamp = stamp_of(root / "data" / d.name); // as if just recorded
+            d.stamp = directory_stamp(root / "data" / d.name); // as if just recorded
         }
         previous.ids.erase(std::ranges::find(previous.ids, in_0a)); // the file it "missed"
         previous.directories[previous.directories[0].name == in_0a.substr(0, 2) ? 0 : 1].count = 0;
@@ -253,7 +249,7 @@ TEST_CASE("listing memory: only the pack directories that changed are read") {
 }
 
 TEST_CASE("listing memory: a pack directory replaced by a symbolic link is forgotten") {
-    auto dir = temp_dir();
+    auto dir = test::temp_dir("unit-listing-memory");
     fs::path root = dir.path() / "repo";
     std::string id = add_pack(root, "pack 1");
     fs::path sub = root / "data" / id.substr(0, 2);
