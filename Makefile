@@ -31,8 +31,13 @@ export PATH := $(DEPS_PREFIX)/bin:$(PATH)
 
 all: build
 
+# Ninja when installed (make deps installs it): it starts a target's compiles before the libraries
+# it links are done, so both cores stay busy to the end. An existing build directory keeps the
+# generator it was configured with.
+GENERATOR   ?= $(if $(shell command -v ninja 2>/dev/null),Ninja,Unix Makefiles)
+
 $(BUILD_DIR)/CMakeCache.txt:
-	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_ARGS)
+	cmake -S . -B $(BUILD_DIR) -G "$(GENERATOR)" -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_ARGS)
 
 configure: $(BUILD_DIR)/CMakeCache.txt
 
