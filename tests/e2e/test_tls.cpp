@@ -538,10 +538,11 @@ TEST_CASE("rest-server limits: append-only refuses deletion, a quota refuses wha
         // is made, so that it counts them.
         auto fullc = server.client("full");
         fullc.run({"init"});
+        pid_t serving = server.storage_pid("full");
         auto lowered = server.new_restic_server({"-H", "full", "--set-quota", "1152K"});
         INFO(lowered.out << lowered.err);
         REQUIRE(lowered.success());
-        server.wait_for_storage("full");
+        server.wait_for_restarted_storage("full", serving);
         auto upload = [&](std::size_t bytes) {
             fs::path blob = dir->path() / "blob";
             std::string content(bytes, 'x');
@@ -550,11 +551,12 @@ TEST_CASE("rest-server limits: append-only refuses deletion, a quota refuses wha
                 "user = \"{}:{}\"\ncacert = \"{}\"\n", fullc.env.at("RESTIC_REST_USERNAME"),
                 fullc.env.at("RESTIC_REST_PASSWORD"), fullc.env.at("RESTIC_CACERT"));
             auto r =
-                run_cmd({require_program("curl"), "-K", "-", "-s", "-o", "/dev/null", "-w",
+                run_cmd({require_program("curl"), "-K", "-", "-sS", "-o", "/dev/null", "-w",
                          "%{http_code}", "--data-binary", "@" + blob.string(),
                          full.endpoint() + "/" + full.user + "/data/" + util::sha256_hex(content)},
                         base_environment(), curl_config);
-            return r.out;
+            // No HTTP status: what curl said, so that a failure shows why.
+            return r.out == "000" ? fmt::format("000 ({}: {})", r.describe(), r.err) : r.out;
         };
         CHECK(upload(768 * 1024) == "507");
         CHECK(upload(1024) == "200");
@@ -566,10 +568,11 @@ TEST_CASE("rest-server limits: append-only refuses deletion, a quota refuses wha
         CHECK(used > 1024 * 1024);
         CHECK(used < 1152 * 1024);
         CHECK(full_status["problems"].dump().find("of its quota") != std::string::npos);
+        serving = server.storage_pid("full");
         auto raised = server.new_restic_server({"-H", "full", "--set-quota", "4M"});
         INFO(raised.out << raised.err);
         REQUIRE(raised.success());
-        server.wait_for_storage("full");
+        server.wait_for_restarted_storage("full", serving);
         CHECK(upload(768 * 1024 + 1) == "200");
         CHECK(server.client_config("full").quota == 4u * 1024 * 1024);
     }

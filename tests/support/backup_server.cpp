@@ -141,6 +141,27 @@ void BackupServer::wait_for_storage(const std::string& host) const {
     wait_for_port(config.port, 30s, host + "'s storage server", m_address);
 }
 
+pid_t BackupServer::storage_pid(const std::string& host) const {
+    for (const char* kind : {"rest-server", "versitygw"}) {
+        auto text =
+            util::read_file((client_dir(host) / "conf/runsvs" / kind / "supervise/pid").string());
+        if (text && !text->empty()) {
+            return static_cast<pid_t>(std::stol(*text));
+        }
+    }
+    return 0;
+}
+
+void BackupServer::wait_for_restarted_storage(const std::string& host, pid_t before) const {
+    REQUIRE(wait_until(
+        [&] {
+            pid_t now = storage_pid(host);
+            return now != 0 && now != before;
+        },
+        30s));
+    wait_for_storage(host);
+}
+
 ResticClient BackupServer::client(const std::string& host) const {
     auto text = util::read_file((client_dir(host) / "client/environ").string());
     REQUIRE(text);

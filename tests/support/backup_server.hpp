@@ -43,6 +43,12 @@ public:
     fs::path ca_file() const { return m_root / "tls/ca.pem"; }
     // Waits until the client's storage server accepts connections.
     void wait_for_storage(const std::string& host) const;
+    // The pid of host's storage server (its runsv's supervise/pid), 0 when none runs.
+    pid_t storage_pid(const std::string& host) const;
+    // Waits until host's storage server is another process than before and accepts connections:
+    // after a restart, whose `sv -w` counts in whole seconds and can report it done while the old
+    // process still serves.
+    void wait_for_restarted_storage(const std::string& host, pid_t before) const;
     RunsvdirTree& tree() { return *m_tree; }
     // The prefix of this root's client users (client_users in its config), and the users with
     // it that exist now (deleted when the server goes).
