@@ -51,7 +51,9 @@ public:
     std::string backup() { return Recorder::backup(m_client); }
     std::string log() const { return util::read_file(log_file().string()).value_or(""); }
     // The listings of snapshots/ the store served, and those an event brought (the log's lines).
-    std::size_t listings() const { return occurrences(m_store->log(), "prefix=web1%2Fsnapshots%2F"); }
+    std::size_t listings() const {
+        return occurrences(m_store->log(), "prefix=web1%2Fsnapshots%2F");
+    }
     std::size_t event_listings() const { return occurrences(log(), "bucket event: listing"); }
 
     void rclone(std::vector<std::string> args, std::optional<std::string> input = {}) {

@@ -212,7 +212,8 @@ TEST_CASE("replicate: a run reads only the pack directories that changed and mis
         auto seen = replicate(k_first_run + 4, false);
         CHECK(directories_read(seen).first >= static_cast<int>(pruned.size()));
         CHECK(repository_files(dest) != repository_files(repository)); // kept for a day
-        replicate(k_first_run + 4 + 2 * 86400); // deleted: the replica holds the source's files only
+        replicate(k_first_run + 4 +
+                  2 * 86400); // deleted: the replica holds the source's files only
     }
     require_no_processes(dir->path());
 }

@@ -203,7 +203,8 @@ TEST_CASE("listing memory: only the pack directories that changed are read") {
         // arrived in the same timestamp granule would have left the same stamp behind.
         SourceListing previous = first.next;
         previous.listed_ns =
-            std::max(directory_stamp(dir_a).mtime_ns, directory_stamp(dir_a).ctime_ns) + k_second / 2;
+            std::max(directory_stamp(dir_a).mtime_ns, directory_stamp(dir_a).ctime_ns) +
+            k_second / 2;
         for (auto& d : previous.directories) {
             d.stamp = directory_stamp(root / "data" / d.name); // as if just recorded
         }
