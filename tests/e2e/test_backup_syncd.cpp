@@ -426,58 +426,29 @@ class RemoteSyncdHarness : public Recorder {
 public:
     explicit RemoteSyncdHarness(const fs::path& work, int poll_interval = 1)
         : Recorder(work, "exit 0"), m_store(work), m_tree(work / "runit") {
-        std::string config =
-            fmt::format("[store]\ntype = s3\nprovider = Other\nendpoint = {}\n"
-                        "access_key_id = {}\nsecret_access_key = {}\n"
-                        "region = us-east-1\n",
-                        m_store.endpoint(), m_store.access_key(), m_store.secret_key());
-        REQUIRE(util::atomic_write(rclone_config().string(), config, 0600));
+        write_rclone_config(m_store.endpoint(), m_store.access_key(), m_store.secret_key());
         rclone({"mkdir", "store:bkt"});
         m_client = make_restic_client(work / "client", "s3:" + m_store.endpoint() + "/bkt/web1");
         m_client.env["AWS_ACCESS_KEY_ID"] = m_store.access_key();
         m_client.env["AWS_SECRET_ACCESS_KEY"] = m_store.secret_key();
         m_client.run({"init"});
-        std::string run = fmt::format(
-            "#!/bin/sh\nexec >>{log} 2>&1\nexec {syncd} --client web1 --remote store:bkt/web1 "
-            "--rclone-config {config} --state-dir {state} --script '{recorder}' "
-            "--poll-interval {interval}\n",
-            fmt::arg("log", log_file().string()),
-            fmt::arg("syncd", (fs::path(tools_dir()) / "backup-syncd").string()),
-            fmt::arg("config", rclone_config().string()), fmt::arg("state", state_dir().string()),
-            fmt::arg("recorder", recorder_path().string()), fmt::arg("interval", poll_interval));
+        std::string run = listing_run_script(fmt::format("--poll-interval {}", poll_interval));
         m_tree.add_service("backup-syncd", run);
         m_pid = m_tree.wait_until_up("backup-syncd", 20s);
     }
 
-    fs::path rclone_config() const { return m_work / "rclone.conf"; }
     VersitygwServer& store() { return m_store; }
     RunsvdirTree& tree() { return m_tree; }
     pid_t pid() const { return m_pid; }
     std::string backup() { return Recorder::backup(m_client); }
 
-    void rclone(std::vector<std::string> args, std::optional<std::string> input = {}) {
-        auto env = base_environment();
-        env["RCLONE_CONFIG"] = rclone_config().string();
-        args.insert(args.begin(), require_program("rclone"));
-        auto r = run_cmd(args, env, std::move(input));
-        INFO(r.out << r.err);
-        REQUIRE(r.success());
-    }
-
     // The store's requests so far: all of them, and the listings of snapshots/.
-    std::size_t requests() const { return count(" | vgw | "); }
-    std::size_t listings() const { return count("prefix=web1%2Fsnapshots%2F"); }
+    std::size_t requests() const { return occurrences(m_store.log(), " | vgw | "); }
+    std::size_t listings() const {
+        return occurrences(m_store.log(), "prefix=web1%2Fsnapshots%2F");
+    }
 
 private:
-    std::size_t count(std::string_view what) const {
-        std::string log = m_store.log();
-        std::size_t n = 0;
-        for (auto at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) {
-            ++n;
-        }
-        return n;
-    }
-
     VersitygwServer m_store;
     ResticClient m_client;
     RunsvdirTree m_tree;

@@ -24,14 +24,8 @@ public:
     explicit EventSyncdHarness(const fs::path& work)
         : Recorder(work, "exit 0"), m_event_port(free_port()), m_tree(work / "runit") {
         write_rclone_config("http://127.0.0.1:1", "none", "none"); // no store yet
-        std::string run = fmt::format(
-            "#!/bin/sh\nexec >>{log} 2>&1\nexec {syncd} --client web1 --remote store:bkt/web1 "
-            "--rclone-config {config} --state-dir {state} --script '{recorder}' "
-            "--poll-interval 3600 --event-listen 127.0.0.1:{port}\n",
-            fmt::arg("log", log_file().string()),
-            fmt::arg("syncd", (fs::path(tools_dir()) / "backup-syncd").string()),
-            fmt::arg("config", rclone_config().string()), fmt::arg("state", state_dir().string()),
-            fmt::arg("recorder", recorder_path().string()), fmt::arg("port", m_event_port));
+        std::string run = listing_run_script(
+            fmt::format("--poll-interval 3600 --event-listen 127.0.0.1:{}", m_event_port));
         m_tree.add_service("backup-syncd", run);
         m_tree.wait_until_up("backup-syncd", 20s);
         wait_for_port(m_event_port, 20s, "backup-syncd's event listener");
@@ -47,7 +41,6 @@ public:
     }
 
     int event_port() const { return m_event_port; }
-    fs::path rclone_config() const { return m_work / "rclone.conf"; }
     std::string backup() { return Recorder::backup(m_client); }
     std::string log() const { return util::read_file(log_file().string()).value_or(""); }
     // The listings of snapshots/ the store served, and those an event brought (the log's lines).
@@ -56,25 +49,7 @@ public:
     }
     std::size_t event_listings() const { return occurrences(log(), "bucket event: listing"); }
 
-    void rclone(std::vector<std::string> args, std::optional<std::string> input = {}) {
-        auto env = base_environment();
-        env["RCLONE_CONFIG"] = rclone_config().string();
-        args.insert(args.begin(), require_program("rclone"));
-        auto r = run_cmd(args, env, std::move(input));
-        INFO(r.out << r.err);
-        REQUIRE(r.success());
-    }
-
 private:
-    void write_rclone_config(const std::string& endpoint, const std::string& key,
-                             const std::string& secret) {
-        std::string config = fmt::format("[store]\ntype = s3\nprovider = Other\nendpoint = {}\n"
-                                         "access_key_id = {}\nsecret_access_key = {}\n"
-                                         "region = us-east-1\n",
-                                         endpoint, key, secret);
-        REQUIRE(util::atomic_write(rclone_config().string(), config, 0600));
-    }
-
     int m_event_port;
     RunsvdirTree m_tree;
     std::optional<VersitygwServer> m_store; // stopped before backup-syncd

@@ -79,6 +79,34 @@ std::string Recorder::backup(const ResticClient& client) const {
     return util::Json::parse(last).at("snapshot_id").get<std::string>();
 }
 
+void Recorder::write_rclone_config(const std::string& endpoint, const std::string& key,
+                                   const std::string& secret) const {
+    std::string config = fmt::format("[store]\ntype = s3\nprovider = Other\nendpoint = {}\n"
+                                     "access_key_id = {}\nsecret_access_key = {}\n"
+                                     "region = us-east-1\n",
+                                     endpoint, key, secret);
+    REQUIRE(util::atomic_write(rclone_config().string(), config, 0600));
+}
+
+void Recorder::rclone(std::vector<std::string> args, std::optional<std::string> input) const {
+    auto env = base_environment();
+    env["RCLONE_CONFIG"] = rclone_config().string();
+    args.insert(args.begin(), require_program("rclone"));
+    auto r = run_cmd(args, env, std::move(input));
+    INFO(r.out << r.err);
+    REQUIRE(r.success());
+}
+
+std::string Recorder::listing_run_script(const std::string& options) const {
+    return fmt::format(
+        "#!/bin/sh\nexec >>{log} 2>&1\nexec {syncd} --client web1 --remote store:bkt/web1 "
+        "--rclone-config {config} --state-dir {state} --script '{recorder}' {options}\n",
+        fmt::arg("log", log_file().string()),
+        fmt::arg("syncd", (fs::path(tools_dir()) / "backup-syncd").string()),
+        fmt::arg("config", rclone_config().string()), fmt::arg("state", state_dir().string()),
+        fmt::arg("recorder", recorder_path().string()), fmt::arg("options", options));
+}
+
 double now_seconds() {
     return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
         .count();

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,16 @@ public:
     fs::path state_dir() const { return m_work / "state"; }
     fs::path log_file() const { return m_work / "backup-syncd.log"; }
     fs::path recorder_path() const { return m_work / "recorder"; }
+    fs::path rclone_config() const { return m_work / "rclone.conf"; }
+
+    // rclone_config() with one S3 remote "store" at endpoint, 0600.
+    void write_rclone_config(const std::string& endpoint, const std::string& key,
+                             const std::string& secret) const;
+    // rclone with rclone_config(); fails the test unless it succeeds.
+    void rclone(std::vector<std::string> args, std::optional<std::string> input = {}) const;
+    // A run script: backup-syncd for web1 listing store:bkt/web1, recording into this recorder,
+    // with options ("--poll-interval 1") after the common ones, its output in log_file().
+    std::string listing_run_script(const std::string& options) const;
 
     // The runs recorded so far, oldest first.
     std::vector<Run> runs() const;
